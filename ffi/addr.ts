@@ -43,6 +43,11 @@ export function parseIp(text: string, family: Family, what: string): Pointer {
     n.nl_addr_set_prefixlen(a, 0);
     return a;
   }
+  const slash = text.indexOf("/");
+  const prefix = slash < 0 ? undefined : text.slice(slash + 1);
+  if (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && +prefix <= (family === 6 ? 128 : 32))) {
+    throw new TypeError(`${what}: "${text}" has an invalid prefix length`);
+  }
   const out = new BigUint64Array(1);
   const rc = n.nl_addr_parse(cstr(text), afOf(family), new Uint8Array(out.buffer));
   const a = Deno.UnsafePointer.create(out[0]!);
