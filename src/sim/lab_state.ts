@@ -5,7 +5,7 @@
  * own, are ever removed.
  */
 
-import { deleteNetns, NETNS_RUN_DIR } from "../../ffi/mod.ts";
+import { deleteNetns, NETNS_RUN_DIR, processStartTime } from "../../ffi/mod.ts";
 import { type Logger, silentLogger } from "../ops/log.ts";
 
 export interface LabRecord {
@@ -24,20 +24,16 @@ export function defaultRunDir(prefix: string): string {
   return `/run/${prefix}`;
 }
 
-/** Field 22 of /proc/<pid>/stat, or "" when the process is gone. */
+/** The owner's start time, "" when unknown (then only the pid is compared). */
 export function processStart(pid: number): string {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // The command name (field 2) may hold spaces and parentheses: split after its last ")".
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
-  } catch {
-    return "";
-  }
+  return processStartTime(pid) ?? "";
 }
 
+/** True while the process that created the lab runs (never true for a reused pid). */
 export function ownerAlive(record: LabRecord): boolean {
-  const start = processStart(record.pid);
-  return start !== "" && start === record.pidStart;
+  const start = processStartTime(record.pid);
+  if (start === undefined) return false;
+  return record.pidStart === "" || start === record.pidStart;
 }
 
 export function writeRecord(stateDir: string, record: LabRecord): void {
