@@ -30,5 +30,10 @@ let lib: Deno.DynamicLibrary<typeof libcSymbols>["symbols"] | undefined;
 
 /** The libc symbols, each bound on first use (see dl.ts). */
 export function libc(): Deno.DynamicLibrary<typeof libcSymbols>["symbols"] {
-  return lib ??= bindLazily("libc.so.6", libcSymbols);
+  if (!lib) {
+    lib = bindLazily("libc.so.6", libcSymbols);
+    // Bound now: binding it (dlopen) right after a failed call could overwrite that errno.
+    void lib.__errno_location;
+  }
+  return lib;
 }

@@ -37,6 +37,7 @@ import {
 import { type Logger, silentLogger } from "../ops/log.ts";
 import {
   defaultRunDir,
+  existingNamespaces,
   type LabRecord,
   processStart,
   readRecord,
@@ -158,6 +159,12 @@ export class Lab implements Disposable {
       throw new TypeError(`lab id "${id}" is invalid: 1-12 lowercase letters/digits`);
     }
     const stateDir = options.stateDir ?? `${defaultRunDir(prefix)}/${id}`;
+    const taken = existingNamespaces(`${prefix}-${id}-`);
+    if (taken.length > 0) {
+      throw new Deno.errors.AlreadyExists(
+        `lab ${prefix}-${id}: namespaces ${taken.join(", ")} already exist; pick another id`,
+      );
+    }
     Deno.mkdirSync(stateDir, { recursive: true, mode: 0o755 });
     const previous = readRecord(stateDir);
     if (previous) {
@@ -195,7 +202,14 @@ export class Lab implements Disposable {
     const path = netnsPath(name);
     this.#record.namespaces.push(name);
     writeRecord(this.stateDir, this.#record); // before creating: a crash leaves it findable
-    createNetns(name);
+    try {
+      createNetns(name);
+    } catch (e) {
+      // Not ours (EEXIST) or not made: destroy() must not delete it.
+      this.#record.namespaces.pop();
+      writeRecord(this.stateDir, this.#record);
+      throw e;
+    }
     assertNotHostNetns(path, op);
     const nl = Netlink.openIn(path);
     nl.setUp("lo");

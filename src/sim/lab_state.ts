@@ -57,18 +57,26 @@ export function readRecord(stateDir: string): LabRecord | undefined {
   return undefined;
 }
 
-/** Namespaces of the lab: those recorded, plus any /var/run/netns/<prefix>-<id>-* left over. */
+/** Names under /var/run/netns starting with `prefix`. */
+export function existingNamespaces(prefix: string): string[] {
+  try {
+    return [...Deno.readDirSync(NETNS_RUN_DIR)].map((e) => e.name).filter((n) =>
+      n.startsWith(prefix)
+    );
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+}
+
+/**
+ * Namespaces of the lab: those recorded, plus any /var/run/netns/<prefix>-<id>-* left over
+ * (Lab.create refuses an id whose names are taken, so those are the lab's own).
+ */
 export function labNamespaces(record: LabRecord): string[] {
   const own = `${record.prefix}-${record.id}-`;
-  const names = new Set(record.namespaces.filter((n) => n.startsWith(own)));
-  try {
-    for (const entry of Deno.readDirSync(NETNS_RUN_DIR)) {
-      if (entry.name.startsWith(own)) names.add(entry.name);
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return [...names];
+  const recorded = record.namespaces.filter((n) => n.startsWith(own));
+  return [...new Set([...recorded, ...existingNamespaces(own)])];
 }
 
 /** Deletes the lab's namespaces and state directory; returns what could not be removed. */

@@ -257,6 +257,16 @@ Deno.test("lab: the guard refuses the namespace the process started in", () => {
     const router = lab.addRouter();
     assertNotHostNetns(router.netnsPath, "test");
     assert.throws(() => Lab.create({ prefix: "tffi", id: lab.id }), Deno.errors.AlreadyExists);
+    // Same id, other state dir: refused too, so two labs can never share namespace names.
+    const elsewhere = Deno.makeTempDirSync({ prefix: "tffi-run-" });
+    try {
+      assert.throws(
+        () => Lab.create({ prefix: "tffi", id: lab.id, stateDir: `${elsewhere}/x` }),
+        Deno.errors.AlreadyExists,
+      );
+    } finally {
+      Deno.removeSync(elsewhere, { recursive: true });
+    }
   } finally {
     lab.destroy();
   }
