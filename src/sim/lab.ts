@@ -116,6 +116,13 @@ export function assertNotHostNetns(path: string, op: string): void {
   if (netnsId(path) === startNetnsId()) throw new HostNamespaceError(path, op);
 }
 
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+// Checked before any namespace or link is made for the request.
+function checkMac(mac: string, op: string): void {
+  if (!MAC.test(mac)) throw new TypeError(`lab: ${op}: "${mac}" is not a MAC address`);
+}
+
 const PREFIX = /^[a-z][a-z0-9]{0,15}$/;
 const ID = /^[a-z0-9]{1,12}$/;
 
@@ -212,7 +219,12 @@ export class Lab implements Disposable {
     }
     assertNotHostNetns(path, op);
     const nl = Netlink.openIn(path);
-    nl.setUp("lo");
+    try {
+      nl.setUp("lo");
+    } catch (e) {
+      nl.close();
+      throw e;
+    }
     return { name, path, nl };
   }
 
@@ -263,6 +275,7 @@ export class Lab implements Disposable {
     if (!Number.isInteger(spec.prefixLen) || spec.prefixLen < 1 || spec.prefixLen > 32) {
       throw new TypeError(`${op}: prefixLen ${spec.prefixLen} is invalid (1-32)`);
     }
+    checkMac(spec.mac, op);
     const { name, path, nl } = this.#namespace(`n${k}`, op);
     const stateDir = `${this.stateDir}/n${k}`;
     Deno.mkdirSync(stateDir, { recursive: true, mode: 0o755 });
@@ -314,6 +327,7 @@ export class Lab implements Disposable {
     if (!Number.isInteger(d) || d < 1 || d > MAX_DEVICES) {
       throw new TypeError(`lab: ${op}: deviceIndex must be 1-${MAX_DEVICES}`);
     }
+    checkMac(spec.mac, op);
     if (state.devices.has(d)) {
       throw new Deno.errors.AlreadyExists(`lab: ${op}: n${state.info.index} already has eth${d}`);
     }
