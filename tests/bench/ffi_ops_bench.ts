@@ -27,7 +27,7 @@ function rssKb(): number {
 
 const ip = (args: string[]) => new Deno.Command("ip", { args: ["-n", ns, ...args] }).outputSync();
 
-Netlink.open().close(); // load the libraries first
+Netlink.openIn(path).close(); // bind the symbols first (see ffi/dl.ts)
 time("Netlink.openIn + close", 50, () => Netlink.openIn(path).close());
 time("withNetns (switch in and back)", N, () => withNetns(path, () => 0));
 using nl = Netlink.openIn(path);
