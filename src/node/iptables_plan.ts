@@ -93,13 +93,26 @@ function planTable(
   for (const { chain, rules: want } of builtin) {
     const have = (current.get(chain) ?? []).filter(isOurBuiltinRule);
     if (sameRules(have, want)) continue;
-    // Ours already in order with some missing at the end: append them (upstream's own
-    // behaviour); anything else: take ours out and append them all again, in one commit.
-    const keep = sameRules(have, want.slice(0, have.length)) ? have.length : 0;
-    if (keep === 0) {
-      for (const rule of have) changes.push({ kind: "delete-rule", table, chain, rule });
+    // Delete ours that are unwanted (or extra copies). If the rest is in order with some
+    // missing at the end, append those (upstream's own behaviour); otherwise take ours out
+    // and append them all again: one commit, so packets never see a half-done chain.
+    const budget = new Map<string, number>();
+    for (const rule of want) budget.set(rule, (budget.get(rule) ?? 0) + 1);
+    const kept: string[] = [];
+    for (const rule of have) {
+      const left = budget.get(rule) ?? 0;
+      if (left > 0) {
+        budget.set(rule, left - 1);
+        kept.push(rule);
+      } else changes.push({ kind: "delete-rule", table, chain, rule });
     }
-    for (const rule of want.slice(keep)) changes.push({ kind: "append-rule", table, chain, rule });
+    const inOrder = sameRules(kept, want.slice(0, kept.length));
+    if (!inOrder) {
+      for (const rule of kept) changes.push({ kind: "delete-rule", table, chain, rule });
+    }
+    for (const rule of want.slice(inOrder ? kept.length : 0)) {
+      changes.push({ kind: "append-rule", table, chain, rule });
+    }
   }
   for (const chain of current.keys()) {
     if (isOurChain(chain) && !wanted.has(chain)) {
