@@ -97,11 +97,13 @@ export async function setupEniNetwork(
 
   const gateway = subnetGateway(subnet.cidr);
   const attempts = options.routeAttempts ?? 5;
-  await retry(attempts, () =>
-    nl.replaceRoute({ dst: `${gateway}/32`, table, link: link.index, scope: "link" })
+  await retry(
+    attempts,
+    () => nl.replaceRoute({ dst: `${gateway}/32`, table, link: link.index, scope: "link" }),
   );
-  await retry(attempts, () =>
-    nl.replaceRoute({ dst: "default", gateway, table, link: link.index })
+  await retry(
+    attempts,
+    () => nl.replaceRoute({ dst: "default", gateway, table, link: link.index }),
   );
   // A connected route left by an address added elsewhere (DHCP, an older ipamd).
   nl.deleteRouteIfExists({ dst: subnet.cidr, table: MAIN_TABLE, link: link.index, scope: "link" });

@@ -141,7 +141,9 @@ export function reconcileExternalServiceRules(
     if (value === "") continue;
     const parsed = parseIpv4Cidr(value);
     if (parsed) wanted.add(parsed.cidr);
-    else options.logger?.warn("Skipping AWS_EXTERNAL_SERVICE_CIDRS entry: not an IPv4 CIDR", { value });
+    else {options.logger?.warn("Skipping AWS_EXTERNAL_SERVICE_CIDRS entry: not an IPv4 CIDR", {
+        value,
+      });}
   }
   const present = new Set<string>();
   for (const rule of nl.rules(4)) {
