@@ -154,3 +154,16 @@ export function nl(): Deno.DynamicLibrary<typeof nlSymbols>["symbols"] {
 export function rtnl(): Deno.DynamicLibrary<typeof routeSymbols>["symbols"] {
   return route ??= bindLazily("libnl-route-3.so.200", routeSymbols);
 }
+
+let routeLoaded = false;
+
+/**
+ * Maps libnl-route into the process without binding a symbol. Its load-time constructors
+ * register the cache operations that nl_msg_parse needs: before that, every message of a dump
+ * is dropped silently (a fresh process listing links saw none).
+ */
+export function loadRouteLibrary(): void {
+  if (routeLoaded) return;
+  Deno.dlopen("libnl-route-3.so.200", {});
+  routeLoaded = true;
+}
