@@ -52,7 +52,7 @@ export async function serveWithRetry(options: ServeOptions): Promise<void> {
     try {
       if (bind.transport === "unix") {
         try {
-          Deno.removeSync(bind.path);
+          await Deno.remove(bind.path);
         } catch {
           // not there: fine
         }
