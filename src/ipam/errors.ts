@@ -114,3 +114,30 @@ export class PersistError extends Error {
     this.name = "PersistError";
   }
 }
+
+export type CheckpointProblem = "unreadable" | "corrupt" | "version" | "conflict";
+
+const START_OVER = "To start over, move the file aside and restart every pod on this node " +
+  "(ipamd may hand their addresses to new pods).";
+
+/** The checkpoint cannot be used; ipamd must not start without deciding what to do. */
+export class CheckpointError extends Error {
+  readonly path: string;
+  readonly problem: CheckpointProblem;
+  constructor(
+    path: string,
+    options: { problem: CheckpointProblem; detail: string; cause?: unknown },
+  ) {
+    const advice = {
+      unreadable: "Check the file's permissions and the disk.",
+      corrupt: `Inspect the file. ${START_OVER}`,
+      version:
+        `It was written by an incompatible release: run that release again, or: ${START_OVER}`,
+      conflict: `Find the pods that hold this address (\`ipamd pods\`). ${START_OVER}`,
+    }[options.problem];
+    super(`checkpoint ${path}: ${options.detail}. ${advice}`, { cause: options.cause });
+    this.name = "CheckpointError";
+    this.path = path;
+    this.problem = options.problem;
+  }
+}
