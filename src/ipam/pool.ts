@@ -212,7 +212,22 @@ export function planPool(input: PlanInput): Plan {
   const room = growthRoom(pool, settings);
   const canGrow = !input.hold && !subnetFull && counts.total < settings.maxPods &&
     (room.candidates.some((e) => room.free.get(e.id)! > 0) || room.newEnis > 0);
-  const base = { counts, policy: policy.name, low, canGrow };
+  const capped = !low && wantsMore(counts, ctx);
+  const base = {
+    counts,
+    policy: policy.name,
+    low,
+    canGrow,
+    ...(capped
+      ? {
+        blocked: {
+          code: "max-pods" as const,
+          message:
+            `the pool holds ${counts.total} addresses, as many as max pods (${settings.maxPods})`,
+        },
+      }
+      : {}),
+  };
   const summary =
     `total ${counts.total}, assigned ${counts.assigned}, cooling ${counts.cooling}, ` +
     `available ${counts.available}; ${policy.name}`;
@@ -269,7 +284,11 @@ export function planPool(input: PlanInput): Plan {
   }
   const free = input.hold ? undefined : freeEniAction(pool, counts, ctx);
   if (free) return { ...base, actions: [free], reason: `${describeAction(free)} (${summary})` };
-  return { ...base, actions: [], reason: `pool at target (${summary})` };
+  return {
+    ...base,
+    actions: [],
+    reason: capped ? `pool at max pods (${summary})` : `pool at target (${summary})`,
+  };
 }
 
 function within(at: number | undefined, now: number, span: number): boolean {
@@ -278,7 +297,10 @@ function within(at: number | undefined, now: number, span: number): boolean {
 
 /** Low: below the policy's target, below pending demand, or empty — but never at max pods. */
 function isLow(counts: PoolCounts, ctx: Context): boolean {
-  if (counts.total >= ctx.settings.maxPods) return false;
+  return counts.total < ctx.settings.maxPods && wantsMore(counts, ctx);
+}
+
+function wantsMore(counts: PoolCounts, ctx: Context): boolean {
   return ctx.policy.isLow(counts) || counts.available < Math.max(1, ctx.pending);
 }
 
