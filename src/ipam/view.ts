@@ -50,12 +50,12 @@ export interface PoolCounts {
 }
 
 /**
- * Whether a CIDR's addresses belong to the pool. Excluded ENIs never count. Secondary-IP mode
+ * Whether a CIDR's addresses belong to the pool. Excluded and trunk ENIs never count. Secondary-IP mode
  * counts /32s only (prefixes left from prefix mode are drained); prefix mode counts prefixes
  * and also /32s, which it adds when the subnet has no free /28 (fallback).
  */
 export function isCounted(mode: PoolMode, eni: EniView, cidr: CidrView): boolean {
-  return !eni.excluded && (mode === "prefix-delegation" || !cidr.isPrefix);
+  return !eni.excluded && !eni.isTrunk && (mode === "prefix-delegation" || !cidr.isPrefix);
 }
 
 export const EMPTY_COUNTS: PoolCounts = Object.freeze({
