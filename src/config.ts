@@ -40,6 +40,12 @@ import {
 import { parseEniTags } from "./config/eni_tags.ts";
 
 export type { Origin, Var } from "./config/kinds.ts";
+export {
+  type IpamdEnvSettings,
+  ipamdEnvSettings,
+  type NetworkutilsEnvSettings,
+  networkutilsEnvSettings,
+} from "./config/env_settings.ts";
 
 const MTU = { min: 576, max: 9001 } as const;
 
@@ -118,7 +124,8 @@ export const VARIABLES = {
   podIpWaitSeconds: int("POD_IP_WAIT_SECONDS", {
     default: 30,
     min: 0,
-    max: 600,
+    // kubelet cancels RunPodSandbox after --runtime-request-timeout (2 min by default).
+    max: 120,
     unit: "seconds",
     origin: "ours",
     doc: "How long an ADD may wait for the pool to grow when no address is free; " +

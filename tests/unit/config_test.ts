@@ -50,7 +50,7 @@ const CASES: Record<ConfigKey, Case> = {
   maxEni: { valid: [["3", 3], ["1", 1], ["0", null], ["-1", null]], invalid: ["three", "2.0"] },
   ipCooldownSeconds: count(),
   warmPoolMode: { valid: [["static", "static"], ["Adaptive", "adaptive"]], invalid: ["dynamic"] },
-  podIpWaitSeconds: { valid: [["0", 0], ["600", 600]], invalid: ["601", "-1", "30s"] },
+  podIpWaitSeconds: { valid: [["0", 0], ["120", 120]], invalid: ["121", "-1", "30s"] },
   enableIpv4: { valid: BOOL_TRUE.map((t) => [t, true]), invalid: ["false", "0", "yes"] },
   enableIpv6: bool({ allowTrue: false }),
   customNetworking: bool(),
