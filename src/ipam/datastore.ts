@@ -169,7 +169,7 @@ export class Datastore {
     const text = formatCidr(parsed);
     const owner = this.#cidrOwner.get(text);
     if (owner === eni) return false;
-    if (owner) throw new CidrConflictError(text, eniId, owner.id);
+    if (owner) throw new CidrConflictError(text, { eniId, existingEniId: owner.id });
     const state: CidrState = {
       text,
       cidr: parsed,

@@ -90,15 +90,15 @@ export class CidrConflictError extends Error {
   readonly cidr: string;
   readonly eniId: string;
   readonly existingEniId: string;
-  constructor(cidr: string, eniId: string, existingEniId: string) {
+  constructor(cidr: string, options: { eniId: string; existingEniId: string }) {
     super(
-      `cannot add ${cidr} to ENI ${eniId}: the datastore has it on ENI ${existingEniId}; ` +
-        `remove it there first`,
+      `cannot add ${cidr} to ENI ${options.eniId}: the datastore has it on ENI ` +
+        `${options.existingEniId}; remove it there first`,
     );
     this.name = "CidrConflictError";
     this.cidr = cidr;
-    this.eniId = eniId;
-    this.existingEniId = existingEniId;
+    this.eniId = options.eniId;
+    this.existingEniId = options.existingEniId;
   }
 }
 

@@ -24,12 +24,13 @@ import {
 import {
   addCounts,
   type CidrView,
+  countedCidrs,
   countEni,
   countPool,
   type EniView,
-  isCounted,
   type PoolCounts,
   type PoolView,
+  subtractCounts,
 } from "./view.ts";
 
 export type { PoolPolicy, Unit, WarmTargets } from "./pool_policy.ts";
@@ -194,8 +195,8 @@ export function planPool(input: PlanInput): Plan {
       : settings.slotsPerEni,
   });
   const ctx: Context = { input, settings, policy, pending: input.pending ?? 0 };
-  const noPrefixes = within(state.noPrefixesAt, now, CAPACITY_BACKOFF_MS);
-  const subnetFull = within(state.subnetFullAt, now, CAPACITY_BACKOFF_MS);
+  const noPrefixes = inBackoff(state.noPrefixesAt, now);
+  const subnetFull = inBackoff(state.subnetFullAt, now);
 
   const drains = drainActions(view, { startup: (input.startup ?? false) && !noPrefixes });
   const drained = new Set(drains.flatMap((d) => d.cidrs));
@@ -265,10 +266,10 @@ export function planPool(input: PlanInput): Plan {
     };
   }
 
-  const releases = overTargetReleases(pool, counts, ctx);
+  const releases = overTargetReleases(pool, { counts, ctx });
   const paceUntil = (state.lastReleaseAt ?? -Infinity) + RELEASE_INTERVAL_MS;
   if (releases.length > 0 && now < paceUntil) {
-    const free = input.hold ? undefined : freeEniAction(pool, counts, ctx);
+    const free = input.hold ? undefined : freeEniAction(pool, { counts, ctx });
     return {
       ...base,
       actions: [...drains, ...(free && drains.length === 0 ? [free] : [])],
@@ -282,7 +283,7 @@ export function planPool(input: PlanInput): Plan {
     const actions = [...drains, ...releases];
     return { ...base, actions, reason: `${actions.map(describeAction).join(", ")} (${summary})` };
   }
-  const free = input.hold ? undefined : freeEniAction(pool, counts, ctx);
+  const free = input.hold ? undefined : freeEniAction(pool, { counts, ctx });
   if (free) return { ...base, actions: [free], reason: `${describeAction(free)} (${summary})` };
   return {
     ...base,
@@ -291,8 +292,8 @@ export function planPool(input: PlanInput): Plan {
   };
 }
 
-function within(at: number | undefined, now: number, span: number): boolean {
-  return at !== undefined && now - at < span;
+function inBackoff(at: number | undefined, now: number): boolean {
+  return at !== undefined && now - at < CAPACITY_BACKOFF_MS;
 }
 
 /** Low: below the policy's target, below pending demand, or empty — but never at max pods. */
@@ -365,14 +366,7 @@ function grow(
         },
       };
     }
-    sim = addCounts(sim, {
-      total: count * size,
-      assigned: 0,
-      cooling: 0,
-      available: count * size,
-      prefixes: unit === "prefix" ? count : 0,
-      freePrefixes: unit === "prefix" ? count : 0,
-    });
+    for (let i = 0; i < count; i++) sim = addCounts(sim, freeCidrCounts(size, unit === "prefix"));
   }
   return { actions };
 }
@@ -386,6 +380,19 @@ function stepSize(counts: PoolCounts, options: { ctx: Context; unit: Unit }): nu
   const needed = Math.max(1, ctx.pending) - counts.available;
   if (needed > 0) amount = Math.max(amount, inUnits(needed));
   return Math.max(1, Math.min(amount, inUnits(ctx.settings.maxPods - counts.total)));
+}
+
+/** What one empty CIDR adds to the pool. */
+function freeCidrCounts(size: number, isPrefix: boolean): PoolCounts {
+  const prefixes = isPrefix ? 1 : 0;
+  return {
+    total: size,
+    assigned: 0,
+    cooling: 0,
+    available: size,
+    prefixes,
+    freePrefixes: prefixes,
+  };
 }
 
 function isFree(cidr: CidrView): boolean {
@@ -427,24 +434,19 @@ function drainActions(view: PoolView, options: { startup: boolean }): ReleaseAct
  * Free CIDRs the pool can give back while staying at target: newest ENIs first, and in
  * prefix mode fallback /32s before prefixes. Above max pods, back down to it.
  */
-function overTargetReleases(view: PoolView, counts: PoolCounts, ctx: Context): ReleaseAction[] {
+function overTargetReleases(
+  view: PoolView,
+  options: { counts: PoolCounts; ctx: Context },
+): ReleaseAction[] {
+  const { counts, ctx } = options;
   const kinds = view.mode === "prefix-delegation" ? [false, true] : [false];
   const picked = new Map<string, string[]>();
   let sim = counts;
   for (const prefixes of kinds) {
     for (const eni of [...view.enis].reverse()) {
-      for (const cidr of [...eni.cidrs].reverse()) {
-        if (cidr.isPrefix !== prefixes || !isCounted(view.mode, eni, cidr) || !isFree(cidr)) {
-          continue;
-        }
-        const after = addCounts(sim, {
-          total: cidr.size,
-          assigned: 0,
-          cooling: 0,
-          available: cidr.size,
-          prefixes: cidr.isPrefix ? 1 : 0,
-          freePrefixes: cidr.isPrefix ? 1 : 0,
-        }, -1);
+      for (const cidr of [...countedCidrs(view.mode, eni)].reverse()) {
+        if (cidr.isPrefix !== prefixes || !isFree(cidr)) continue;
+        const after = subtractCounts(sim, freeCidrCounts(cidr.size, cidr.isPrefix));
         const wanted = ctx.policy.mayRelease(sim, cidr) || after.total >= ctx.settings.maxPods;
         if (!wanted || isLow(after, ctx)) continue;
         picked.set(eni.id, [...(picked.get(eni.id) ?? []), cidr.cidr]);
@@ -466,14 +468,14 @@ function overTargetReleases(view: PoolView, counts: PoolCounts, ctx: Context): R
  */
 function freeEniAction(
   view: PoolView,
-  counts: PoolCounts,
-  ctx: Context,
+  options: { counts: PoolCounts; ctx: Context },
 ): FreeEniAction | undefined {
+  const { counts, ctx } = options;
   for (const eni of [...view.enis].reverse()) {
     if (eni.isPrimary || eni.isTrunk || eni.isEfa) continue;
     if (ctx.input.now - eni.createdAt < MIN_ENI_AGE_MS) continue;
     if (eni.cidrs.some((c) => c.assigned > 0 || c.cooling > 0)) continue;
-    if (isLow(addCounts(counts, countEni(view.mode, eni), -1), ctx)) continue;
+    if (isLow(subtractCounts(counts, countEni(view.mode, eni)), ctx)) continue;
     return { kind: "free-eni", eniId: eni.id };
   }
   return undefined;

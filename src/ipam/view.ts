@@ -50,12 +50,13 @@ export interface PoolCounts {
 }
 
 /**
- * Whether a CIDR's addresses belong to the pool. Excluded and trunk ENIs never count. Secondary-IP mode
- * counts /32s only (prefixes left from prefix mode are drained); prefix mode counts prefixes
- * and also /32s, which it adds when the subnet has no free /28 (fallback).
+ * The CIDRs of an ENI whose addresses belong to the pool. Excluded and trunk ENIs have none.
+ * Secondary-IP mode counts /32s only (prefixes left from prefix mode are drained); prefix mode
+ * counts prefixes and also /32s, which it adds when the subnet has no free /28 (fallback).
  */
-export function isCounted(mode: PoolMode, eni: EniView, cidr: CidrView): boolean {
-  return !eni.excluded && !eni.isTrunk && (mode === "prefix-delegation" || !cidr.isPrefix);
+export function countedCidrs(mode: PoolMode, eni: EniView): readonly CidrView[] {
+  if (eni.excluded || eni.isTrunk) return [];
+  return mode === "prefix-delegation" ? eni.cidrs : eni.cidrs.filter((c) => !c.isPrefix);
 }
 
 export const EMPTY_COUNTS: PoolCounts = Object.freeze({
@@ -69,8 +70,7 @@ export const EMPTY_COUNTS: PoolCounts = Object.freeze({
 
 export function countEni(mode: PoolMode, eni: EniView): PoolCounts {
   const counts = { total: 0, assigned: 0, cooling: 0, available: 0, prefixes: 0, freePrefixes: 0 };
-  for (const cidr of eni.cidrs) {
-    if (!isCounted(mode, eni, cidr)) continue;
+  for (const cidr of countedCidrs(mode, eni)) {
     counts.total += cidr.size;
     counts.assigned += cidr.assigned;
     counts.cooling += cidr.cooling;
@@ -83,15 +83,26 @@ export function countEni(mode: PoolMode, eni: EniView): PoolCounts {
   return counts;
 }
 
-export function addCounts(a: PoolCounts, b: PoolCounts, sign: 1 | -1 = 1): PoolCounts {
+export function addCounts(a: PoolCounts, b: PoolCounts): PoolCounts {
   return {
-    total: a.total + sign * b.total,
-    assigned: a.assigned + sign * b.assigned,
-    cooling: a.cooling + sign * b.cooling,
-    available: a.available + sign * b.available,
-    prefixes: a.prefixes + sign * b.prefixes,
-    freePrefixes: a.freePrefixes + sign * b.freePrefixes,
+    total: a.total + b.total,
+    assigned: a.assigned + b.assigned,
+    cooling: a.cooling + b.cooling,
+    available: a.available + b.available,
+    prefixes: a.prefixes + b.prefixes,
+    freePrefixes: a.freePrefixes + b.freePrefixes,
   };
+}
+
+export function subtractCounts(a: PoolCounts, b: PoolCounts): PoolCounts {
+  return addCounts(a, {
+    total: -b.total,
+    assigned: -b.assigned,
+    cooling: -b.cooling,
+    available: -b.available,
+    prefixes: -b.prefixes,
+    freePrefixes: -b.freePrefixes,
+  });
 }
 
 export function countPool(view: PoolView): PoolCounts {

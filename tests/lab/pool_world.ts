@@ -192,7 +192,8 @@ export class PoolWorld {
     return id;
   }
 
-  #addResources(eniId: string, unit: "ip" | "prefix", count: number): void {
+  #addResources(eniId: string, options: { unit: "ip" | "prefix"; count: number }): void {
+    const { unit, count } = options;
     const eni = this.ds.view().enis.find((e) => e.id === eniId)!;
     if (eni.cidrs.length + count > this.instance.ipv4PerEni - 1) {
       throw new Error(`PrivateIpAddressLimitExceeded on ${eniId}: ${eni.cidrs.length} + ${count}`);
@@ -222,7 +223,7 @@ export class PoolWorld {
           return refuse("InsufficientCidrBlocks");
         }
         const eniId = action.kind === "assign" ? action.eniId : this.#attachEni();
-        this.#addResources(eniId, action.unit, action.count);
+        this.#addResources(eniId, { unit: action.unit, count: action.count });
         return true;
       }
       case "release":

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { countEni, countPool, type EniView, isCounted } from "../../src/ipam/view.ts";
+import {
+  addCounts,
+  countedCidrs,
+  countEni,
+  countPool,
+  type EniView,
+  subtractCounts,
+} from "../../src/ipam/view.ts";
 
 const base: Omit<EniView, "cidrs"> = {
   id: "eni-0",
@@ -25,21 +32,14 @@ const prefix = (cidr: string, assigned = 0, cooling = 0) => ({
   cooling,
 });
 
-Deno.test("isCounted() counts /32s in both modes and prefixes only in prefix mode", () => {
-  const eni = { ...base, cidrs: [] };
-  assert.deepEqual(
-    [isCounted("secondary-ip", eni, ip("a")), isCounted("secondary-ip", eni, prefix("b"))],
-    [true, false],
-  );
-  assert.deepEqual(
-    [
-      isCounted("prefix-delegation", eni, ip("a")),
-      isCounted("prefix-delegation", eni, prefix("b")),
-    ],
-    [true, true],
-  );
-  assert.equal(isCounted("secondary-ip", { ...eni, excluded: true }, ip("a")), false);
-  assert.equal(isCounted("secondary-ip", { ...eni, isTrunk: true }, ip("a")), false);
+Deno.test("countedCidrs() counts /32s in both modes and prefixes only in prefix mode", () => {
+  const a = ip("a");
+  const b = prefix("b");
+  const eni = { ...base, cidrs: [a, b] };
+  assert.deepEqual(countedCidrs("secondary-ip", eni), [a]);
+  assert.deepEqual(countedCidrs("prefix-delegation", eni), [a, b]);
+  assert.deepEqual(countedCidrs("prefix-delegation", { ...eni, excluded: true }), []);
+  assert.deepEqual(countedCidrs("secondary-ip", { ...eni, isTrunk: true }), []);
 });
 
 Deno.test("countEni() keeps cooling addresses out of available and free prefixes", () => {
@@ -74,4 +74,10 @@ Deno.test("countPool() sums the ENIs", () => {
     prefixes: 0,
     freePrefixes: 0,
   });
+});
+
+Deno.test("addCounts() and subtractCounts() are inverse", () => {
+  const a = { total: 20, assigned: 5, cooling: 2, available: 13, prefixes: 1, freePrefixes: 0 };
+  const b = { total: 16, assigned: 0, cooling: 0, available: 16, prefixes: 1, freePrefixes: 1 };
+  assert.deepEqual(subtractCounts(addCounts(a, b), b), a);
 });
