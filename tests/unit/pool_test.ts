@@ -383,3 +383,24 @@ Deno.test("describeAction() says what an action does", () => {
     "release 1 CIDR from eni-1 (excluded)",
   );
 });
+
+Deno.test("planPool() drains a prefix left from prefix mode only after its last pod and cooldown", () => {
+  const world = new PoolWorld({ instance: M4_4XLARGE });
+  world.ds.addCidr("eni-0000", "10.9.0.0/28"); // from before prefix delegation was turned off
+  world.ds.restore([{
+    key: { networkName: "aws-cni", containerId: "old", ifName: "eth0" },
+    ipv4: "10.9.0.0",
+    assignedAt: world.now,
+  }]);
+  world.settle(60_000);
+  assert.equal(world.summary().prefixes[0], 1); // a pod still uses it
+  world.ds.release({ networkName: "aws-cni", containerId: "old", ifName: "eth0" });
+  world.now += 29_000;
+  assert.ok(world.step().actions.every((a) => a.kind !== "release"));
+  world.now += 1_000;
+  const plan = world.step();
+  assert.deepEqual(plan.actions, [
+    { kind: "release", eniId: "eni-0000", cidrs: ["10.9.0.0/28"], cause: "wrong-kind" },
+  ]);
+  assert.equal(world.summary().prefixes[0], 0);
+});
