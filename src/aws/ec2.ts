@@ -1,7 +1,7 @@
 /**
  * The EC2 operations ipamd performs (spec §3.9), over `@aws-sdk/client-ec2`. The SDK stays at
  * this edge: callers pass and get domain types (`ec2_types.ts`) and `Ec2Error`s. Every request
- * goes through `callEc2` (rate limit, deadline, retries, metrics hook).
+ * goes through `Ec2Transport` (rate limit, deadline, retries, metrics hook).
  */
 
 import {
@@ -17,14 +17,9 @@ import {
   DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand,
   DetachNetworkInterfaceCommand,
-  EC2Client,
-  type EC2ClientConfig,
   ModifyNetworkInterfaceAttributeCommand,
   UnassignPrivateIpAddressesCommand,
 } from "@aws-sdk/client-ec2";
-import { type Logger, silentLogger } from "../ops/log.ts";
-import { VERSION } from "../version.ts";
-import { callEc2, type CallPolicy, type Ec2CallEvent } from "./ec2_call.ts";
 import {
   toEni,
   toFilters,
@@ -44,38 +39,10 @@ import type {
   Subnet,
   Tags,
 } from "./ec2_types.ts";
-import { DEFAULT_RATE_LIMITS, Ec2RateLimiter, type RateLimitOptions } from "./rate_limit.ts";
-import type { BackoffOptions } from "./retry.ts";
-import { sleep } from "./retry.ts";
+import { type Ec2ClientOptions, Ec2Transport } from "./ec2_transport.ts";
 
 export type { Ec2CallEvent } from "./ec2_call.ts";
-
-export interface Ec2ClientOptions {
-  region: string;
-  /**
-   * EC2 endpoint URL; the daemon passes `AWS_ENDPOINT_URL_EC2`, else `AWS_EC2_ENDPOINT`.
-   * Undefined: the SDK's regional default.
-   */
-  endpoint?: string;
-  /** Static credentials or a provider; undefined: the SDK's default chain (env, profile, IMDS...). */
-  credentials?: EC2ClientConfig["credentials"];
-  /** Deadline per attempt (upstream `HTTP_TIMEOUT`, 10 s). */
-  timeoutMs?: number;
-  /** Attempts per call, the first included (upstream: 10). */
-  maxAttempts?: number;
-  backoff?: BackoffOptions;
-  throttleBackoff?: BackoffOptions;
-  /** Token buckets (or a shared limiter); `false` disables client-side limiting. */
-  rateLimit?: RateLimitOptions | Ec2RateLimiter | false;
-  /** Upstream's `VPC_CNI_VERSION`, added to the user agent as `amazon-vpc-cni-k8s/<v>`. */
-  vpcCniVersion?: string;
-  onCall?: (event: Ec2CallEvent) => void;
-  logger?: Logger;
-  /** Test seams. */
-  random?: () => number;
-  now?: () => number;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-}
+export type { Ec2ClientOptions } from "./ec2_transport.ts";
 
 export interface CreateEniOptions {
   subnetId: string;
@@ -93,83 +60,33 @@ export interface CreateEniOptions {
 const PAGE_SIZE = 1000;
 
 export class Ec2Client {
-  #sdk: EC2Client;
-  #policy: CallPolicy;
-  #closing = new AbortController();
+  #t: Ec2Transport;
 
   constructor(options: Ec2ClientOptions) {
-    const logger = options.logger ?? silentLogger;
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    const userAgent: [string, string][] = [["vpc-cni-deno", VERSION]];
-    if (options.vpcCniVersion) userAgent.push(["amazon-vpc-cni-k8s", options.vpcCniVersion]);
-    const sdkLogger = {
-      debug: () => {},
-      info: () => {},
-      warn: (...args: unknown[]) => logger.warn("AWS SDK warning", { detail: args.map(String) }),
-      error: (...args: unknown[]) => logger.error("AWS SDK error", { detail: args.map(String) }),
-    };
-    this.#sdk = new EC2Client({
-      region: options.region,
-      endpoint: options.endpoint,
-      credentials: options.credentials,
-      // Our own loop retries (ec2_call.ts), so attempts are counted and bounded in one place.
-      maxAttempts: 1,
-      customUserAgent: userAgent,
-      logger: sdkLogger,
-      requestHandler: { connectionTimeout: timeoutMs, logger: sdkLogger },
-    });
-    const limiter = options.rateLimit === false
-      ? undefined
-      : options.rateLimit instanceof Ec2RateLimiter
-      ? options.rateLimit
-      : new Ec2RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMITS, {
-        now: options.now,
-        sleep: options.sleep,
-      });
-    this.#policy = {
-      maxAttempts: Math.max(1, options.maxAttempts ?? 10),
-      timeoutMs,
-      backoff: options.backoff ?? { baseMs: 100, maxMs: 20_000, jitter: 1 },
-      throttleBackoff: options.throttleBackoff ?? { baseMs: 500, maxMs: 20_000, jitter: 1 },
-      limiter,
-      onCall: options.onCall,
-      logger,
-      random: options.random ?? Math.random,
-      now: options.now ?? (() => performance.now()),
-      sleep: options.sleep ?? sleep,
-      closing: this.#closing.signal,
-    };
+    this.#t = new Ec2Transport(options);
   }
 
   /** Aborts calls in flight (they fail with code `ClientClosed`) and frees sockets. */
   close(): void {
-    this.#closing.abort();
-    this.#sdk.destroy();
-  }
-
-  #call<T>(action: string, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    return callEc2(action, send, this.#policy);
+    this.#t.close();
   }
 
   /** Limits of an instance type; undefined if EC2 returns none. */
   async describeInstanceType(instanceType: string): Promise<InstanceTypeInfo | undefined> {
-    const out = await this.#call("DescribeInstanceTypes", (abortSignal) =>
-      this.#sdk.send(
-        new DescribeInstanceTypesCommand({ InstanceTypes: [instanceType as _InstanceType] }),
-        { abortSignal },
-      ));
+    const input = { InstanceTypes: [instanceType as _InstanceType] };
+    const out = await this.#t.call(
+      "DescribeInstanceTypes",
+      (o) => this.#t.sdk.send(new DescribeInstanceTypesCommand(input), o),
+    );
     const info = out.InstanceTypes?.[0];
     return info ? toInstanceType(info) : undefined;
   }
 
   /** One instance with its attached ENIs (device and card indexes). */
   async describeInstance(instanceId: string): Promise<Instance | undefined> {
-    const out = await this.#call(
+    const out = await this.#t.call(
       "DescribeInstances",
-      (abortSignal) =>
-        this.#sdk.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }), {
-          abortSignal,
-        }),
+      (o) => this.#t.sdk.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }), o),
     );
     const instance = out.Reservations?.[0]?.Instances?.[0];
     return instance ? toInstance(instance) : undefined;
@@ -183,24 +100,20 @@ export class Ec2Client {
     query: { ids?: string[]; filters?: Filters; pageSize?: number } = {},
   ): Promise<Eni[]> {
     const byId = query.ids !== undefined && query.ids.length > 0;
-    const enis: Eni[] = [];
-    let nextToken: string | undefined;
-    do {
-      const input = {
-        NetworkInterfaceIds: byId ? query.ids : undefined,
-        Filters: toFilters(query.filters),
-        MaxResults: byId ? undefined : query.pageSize ?? PAGE_SIZE,
-        NextToken: nextToken,
-      };
-      const out = await this.#call(
-        "DescribeNetworkInterfaces",
-        (abortSignal) =>
-          this.#sdk.send(new DescribeNetworkInterfacesCommand(input), { abortSignal }),
-      );
-      for (const ni of out.NetworkInterfaces ?? []) enis.push(toEni(ni));
-      nextToken = out.NextToken || undefined;
-    } while (nextToken);
-    return enis;
+    return await this.#t.pages(
+      "DescribeNetworkInterfaces",
+      (NextToken, o) =>
+        this.#t.sdk.send(
+          new DescribeNetworkInterfacesCommand({
+            NetworkInterfaceIds: byId ? query.ids : undefined,
+            Filters: toFilters(query.filters),
+            MaxResults: byId ? undefined : query.pageSize ?? PAGE_SIZE,
+            NextToken,
+          }),
+          o,
+        ),
+      (out) => (out.NetworkInterfaces ?? []).map(toEni),
+    );
   }
 
   /**
@@ -244,9 +157,9 @@ export class Ec2Client {
         : undefined,
       ClientToken: crypto.randomUUID(),
     };
-    const out = await this.#call(
+    const out = await this.#t.call(
       "CreateNetworkInterface",
-      (abortSignal) => this.#sdk.send(new CreateNetworkInterfaceCommand(input), { abortSignal }),
+      (o) => this.#t.sdk.send(new CreateNetworkInterfaceCommand(input), o),
     );
     if (!out.NetworkInterface?.NetworkInterfaceId) {
       throw new TypeError(`CreateNetworkInterface in ${options.subnetId} returned no interface`);
@@ -265,9 +178,9 @@ export class Ec2Client {
       DeviceIndex: options.deviceIndex,
       NetworkCardIndex: options.networkCardIndex,
     };
-    const out = await this.#call(
+    const out = await this.#t.call(
       "AttachNetworkInterface",
-      (abortSignal) => this.#sdk.send(new AttachNetworkInterfaceCommand(input), { abortSignal }),
+      (o) => this.#t.sdk.send(new AttachNetworkInterfaceCommand(input), o),
     );
     if (!out.AttachmentId) {
       throw new TypeError(`AttachNetworkInterface of ${eniId} returned no attachment id`);
@@ -280,19 +193,16 @@ export class Ec2Client {
 
   async detachNetworkInterface(attachmentId: string, options: { force?: boolean } = {}) {
     const input = { AttachmentId: attachmentId, Force: options.force };
-    await this.#call(
+    await this.#t.call(
       "DetachNetworkInterface",
-      (abortSignal) => this.#sdk.send(new DetachNetworkInterfaceCommand(input), { abortSignal }),
+      (o) => this.#t.sdk.send(new DetachNetworkInterfaceCommand(input), o),
     );
   }
 
   async deleteNetworkInterface(eniId: string): Promise<void> {
-    await this.#call(
+    await this.#t.call(
       "DeleteNetworkInterface",
-      (abortSignal) =>
-        this.#sdk.send(new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: eniId }), {
-          abortSignal,
-        }),
+      (o) => this.#t.sdk.send(new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: eniId }), o),
     );
   }
 
@@ -302,10 +212,9 @@ export class Ec2Client {
       NetworkInterfaceId: eniId,
       Attachment: { AttachmentId: attachmentId, DeleteOnTermination: value },
     };
-    await this.#call(
+    await this.#t.call(
       "ModifyNetworkInterfaceAttribute",
-      (abortSignal) =>
-        this.#sdk.send(new ModifyNetworkInterfaceAttributeCommand(input), { abortSignal }),
+      (o) => this.#t.sdk.send(new ModifyNetworkInterfaceAttributeCommand(input), o),
     );
   }
 
@@ -315,10 +224,9 @@ export class Ec2Client {
       throw new RangeError(`an ENI needs at least one security group; none given for ${eniId}`);
     }
     const input = { NetworkInterfaceId: eniId, Groups: groupIds };
-    await this.#call(
+    await this.#t.call(
       "ModifyNetworkInterfaceAttribute",
-      (abortSignal) =>
-        this.#sdk.send(new ModifyNetworkInterfaceAttributeCommand(input), { abortSignal }),
+      (o) => this.#t.sdk.send(new ModifyNetworkInterfaceAttributeCommand(input), o),
     );
   }
 
@@ -326,9 +234,9 @@ export class Ec2Client {
   async assignPrivateIpAddresses(eniId: string, count: number): Promise<string[]> {
     if (!(count >= 1)) return [];
     const input = { NetworkInterfaceId: eniId, SecondaryPrivateIpAddressCount: count };
-    const out = await this.#call(
+    const out = await this.#t.call(
       "AssignPrivateIpAddresses",
-      (abortSignal) => this.#sdk.send(new AssignPrivateIpAddressesCommand(input), { abortSignal }),
+      (o) => this.#t.sdk.send(new AssignPrivateIpAddressesCommand(input), o),
     );
     return (out.AssignedPrivateIpAddresses ?? []).flatMap((a) =>
       a.PrivateIpAddress ? [a.PrivateIpAddress] : []
@@ -339,9 +247,9 @@ export class Ec2Client {
   async assignPrefixes(eniId: string, count: number): Promise<string[]> {
     if (!(count >= 1)) return [];
     const input = { NetworkInterfaceId: eniId, Ipv4PrefixCount: count };
-    const out = await this.#call(
+    const out = await this.#t.call(
       "AssignPrivateIpAddresses",
-      (abortSignal) => this.#sdk.send(new AssignPrivateIpAddressesCommand(input), { abortSignal }),
+      (o) => this.#t.sdk.send(new AssignPrivateIpAddressesCommand(input), o),
     );
     return (out.AssignedIpv4Prefixes ?? []).flatMap((p) => p.Ipv4Prefix ? [p.Ipv4Prefix] : []);
   }
@@ -350,10 +258,9 @@ export class Ec2Client {
   async unassignPrivateIpAddresses(eniId: string, addresses: string[]): Promise<void> {
     if (addresses.length === 0) return;
     const input = { NetworkInterfaceId: eniId, PrivateIpAddresses: addresses };
-    await this.#call(
+    await this.#t.call(
       "UnassignPrivateIpAddresses",
-      (abortSignal) =>
-        this.#sdk.send(new UnassignPrivateIpAddressesCommand(input), { abortSignal }),
+      (o) => this.#t.sdk.send(new UnassignPrivateIpAddressesCommand(input), o),
     );
   }
 
@@ -361,10 +268,9 @@ export class Ec2Client {
   async unassignPrefixes(eniId: string, prefixes: string[]): Promise<void> {
     if (prefixes.length === 0) return;
     const input = { NetworkInterfaceId: eniId, Ipv4Prefixes: prefixes };
-    await this.#call(
+    await this.#t.call(
       "UnassignPrivateIpAddresses",
-      (abortSignal) =>
-        this.#sdk.send(new UnassignPrivateIpAddressesCommand(input), { abortSignal }),
+      (o) => this.#t.sdk.send(new UnassignPrivateIpAddressesCommand(input), o),
     );
   }
 
@@ -372,32 +278,29 @@ export class Ec2Client {
   async createTags(resourceIds: string[], tags: Tags): Promise<void> {
     if (resourceIds.length === 0 || Object.keys(tags).length === 0) return;
     const input = { Resources: resourceIds, Tags: toSdkTags(tags) };
-    await this.#call(
+    await this.#t.call(
       "CreateTags",
-      (abortSignal) => this.#sdk.send(new CreateTagsCommand(input), { abortSignal }),
+      (o) => this.#t.sdk.send(new CreateTagsCommand(input), o),
     );
   }
 
   /** Subnets by id and/or filters, all pages. */
   async describeSubnets(query: { ids?: string[]; filters?: Filters } = {}): Promise<Subnet[]> {
     const byId = query.ids !== undefined && query.ids.length > 0;
-    const subnets: Subnet[] = [];
-    let nextToken: string | undefined;
-    do {
-      const input = {
-        SubnetIds: byId ? query.ids : undefined,
-        Filters: toFilters(query.filters),
-        MaxResults: byId ? undefined : PAGE_SIZE,
-        NextToken: nextToken,
-      };
-      const out = await this.#call(
-        "DescribeSubnets",
-        (abortSignal) => this.#sdk.send(new DescribeSubnetsCommand(input), { abortSignal }),
-      );
-      for (const s of out.Subnets ?? []) subnets.push(toSubnet(s));
-      nextToken = out.NextToken || undefined;
-    } while (nextToken);
-    return subnets;
+    return await this.#t.pages(
+      "DescribeSubnets",
+      (NextToken, o) =>
+        this.#t.sdk.send(
+          new DescribeSubnetsCommand({
+            SubnetIds: byId ? query.ids : undefined,
+            Filters: toFilters(query.filters),
+            MaxResults: byId ? undefined : PAGE_SIZE,
+            NextToken,
+          }),
+          o,
+        ),
+      (out) => (out.Subnets ?? []).map(toSubnet),
+    );
   }
 
   /** Security groups by id and/or filters, all pages. */
@@ -405,23 +308,20 @@ export class Ec2Client {
     query: { ids?: string[]; filters?: Filters } = {},
   ): Promise<SecurityGroup[]> {
     const byId = query.ids !== undefined && query.ids.length > 0;
-    const groups: SecurityGroup[] = [];
-    let nextToken: string | undefined;
-    do {
-      const input = {
-        GroupIds: byId ? query.ids : undefined,
-        Filters: toFilters(query.filters),
-        MaxResults: byId ? undefined : PAGE_SIZE,
-        NextToken: nextToken,
-      };
-      const out = await this.#call(
-        "DescribeSecurityGroups",
-        (abortSignal) => this.#sdk.send(new DescribeSecurityGroupsCommand(input), { abortSignal }),
-      );
-      for (const g of out.SecurityGroups ?? []) groups.push(toSecurityGroup(g));
-      nextToken = out.NextToken || undefined;
-    } while (nextToken);
-    return groups;
+    return await this.#t.pages(
+      "DescribeSecurityGroups",
+      (NextToken, o) =>
+        this.#t.sdk.send(
+          new DescribeSecurityGroupsCommand({
+            GroupIds: byId ? query.ids : undefined,
+            Filters: toFilters(query.filters),
+            MaxResults: byId ? undefined : PAGE_SIZE,
+            NextToken,
+          }),
+          o,
+        ),
+      (out) => (out.SecurityGroups ?? []).map(toSecurityGroup),
+    );
   }
 }
 

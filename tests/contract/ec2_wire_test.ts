@@ -205,3 +205,13 @@ Deno.test("close() ends a call that is waiting to retry", async () => {
     assert.equal(error.code, "ClientClosed");
   });
 });
+
+Deno.test("Ec2Client rejects an endpoint that is not a full http(s) URL, naming it", () => {
+  for (const endpoint of ["ec2.us-west-2.amazonaws.com", "ftp://x", ""]) {
+    assert.throws(
+      () => new Ec2Client({ region: "us-west-2", endpoint }),
+      (e: Error) => e instanceof TypeError && e.message.includes(`"${endpoint}"`),
+    );
+  }
+  assert.throws(() => new Ec2Client({ region: "" }), TypeError);
+});
