@@ -58,7 +58,7 @@ async function ec2Figures(backend: Ec2Backend, fx: Fixture) {
 }
 
 async function startup(endpoint: string) {
-  const runs = [];
+  const runs: Record<string, number>[] = [];
   for (let i = 0; i < 5; i++) {
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
@@ -73,7 +73,7 @@ async function startup(endpoint: string) {
     }).output();
     runs.push(JSON.parse(new TextDecoder().decode(out.stdout)));
   }
-  const pick = (k: string) => stats(runs.map((r) => r[k]));
+  const pick = (k: string) => stats(runs.map((r) => r[k] ?? NaN));
   return {
     importMs: pick("importMs"),
     firstCallMs: pick("firstCallMs"),
