@@ -95,6 +95,33 @@ export const failureCases: Ec2Case[] = [
     },
   },
   {
+    name: "the client-side rate limit keeps a burst under EC2's throttling bucket",
+    async run({ backend, fx, client }) {
+      assert.ok(backend.throttleDescribe, "a backend without throttling must declare a gap");
+      // EC2's bucket: 3 calls back to back, then 10 per second.
+      await backend.throttleDescribe({ capacity: 3, refillPerSecond: 10 });
+      const burst = (ec2: ReturnType<typeof client>) =>
+        Promise.all(Array.from({ length: 12 }, () => ec2.describeSubnets({ ids: [fx.subnetId] })));
+      // Without a client-side limit, a burst of 12 is throttled by EC2 (and retried).
+      const unlimited: string[] = [];
+      await burst(client({ onCall: (e) => unlimited.push(e.code ?? "ok"), maxAttempts: 10 }));
+      assert.ok(unlimited.includes("RequestLimitExceeded"), unlimited.join(","));
+      await new Promise((r) => setTimeout(r, 400)); // let EC2's bucket refill
+      // With a limit just under EC2's (burst 3, 8/s), the node queues itself instead.
+      const limited: { code?: string; local: boolean }[] = [];
+      await burst(client({
+        rateLimit: {
+          describe: { ratePerSecond: 8, burst: 3 },
+          mutating: { ratePerSecond: 1, burst: 1 },
+        },
+        onCall: (e) => limited.push({ code: e.code, local: e.throttledLocally }),
+      }));
+      assert.equal(limited.length, 12, "every call succeeded at its first attempt");
+      assert.ok(limited.every((e) => e.code === undefined), JSON.stringify(limited));
+      assert.equal(limited.filter((e) => e.local).length, 9, "all but the burst waited locally");
+    },
+  },
+  {
     name: "the default credential chain gets instance-profile credentials from IMDS",
     async run({ backend, fx }) {
       assert.ok(backend.imdsEndpoint, "a backend without an IMDS must declare a gap");

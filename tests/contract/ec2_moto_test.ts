@@ -142,6 +142,9 @@ export const MOTO_GAPS: Record<string, Gap> = {
   "throttling beyond maxAttempts surfaces isThrottled with the attempt count": {
     reason: "no throttling and no fault injection",
   },
+  "the client-side rate limit keeps a burst under EC2's throttling bucket": {
+    reason: "no throttling, so nothing to stay under",
+  },
   "5xx responses are retried until they succeed": {
     reason: "no fault injection",
   },

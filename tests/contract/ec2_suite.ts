@@ -45,6 +45,8 @@ export interface Ec2Backend {
     code: "RequestLimitExceeded" | "InternalError",
     times: number,
   ): Promise<void>;
+  /** Turn on EC2-style throttling of Describe* calls with this token bucket. */
+  throttleDescribe?(bucket: { capacity: number; refillPerSecond: number }): Promise<void>;
   /** An IMDS endpoint that serves instance-profile credentials for the default chain. */
   imdsEndpoint?: string;
   stop(): Promise<void>;

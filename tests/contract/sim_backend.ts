@@ -92,6 +92,10 @@ export class SimBackend implements Ec2Backend {
     await this.#control("faults", { faults: [{ action, kind: code, count: times }] });
   }
 
+  async throttleDescribe(bucket: { capacity: number; refillPerSecond: number }): Promise<void> {
+    await this.#control("faults", { throttle: { enabled: true, describe: bucket } });
+  }
+
   async stop(): Promise<void> {
     await this.#sim?.close();
     this.#sim = undefined;
