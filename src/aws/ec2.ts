@@ -118,8 +118,8 @@ export class Ec2Client {
 
   /**
    * ENIs by id, tolerating ids that no longer exist. EC2 fails the whole request for one
-   * missing id and names it only in the message text, so on NotFound this falls back to one
-   * call per id instead of parsing the message.
+   * missing id and names it only in the message text, so on NotFound this splits the list
+   * and asks again instead of parsing the message.
    */
   async describeNetworkInterfacesById(
     ids: string[],
@@ -130,17 +130,12 @@ export class Ec2Client {
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
-    const found: Eni[] = [];
-    const missing: string[] = [];
-    for (const id of ids) {
-      try {
-        found.push(...await this.describeNetworkInterfaces({ ids: [id] }));
-      } catch (error) {
-        if (!isNotFound(error)) throw error;
-        missing.push(id);
-      }
-    }
-    return { found, missing };
+    if (ids.length === 1) return { found: [], missing: ids };
+    // Bisect: one missing id among n costs about 2·log2(n) calls instead of n.
+    const half = Math.ceil(ids.length / 2);
+    const a = await this.describeNetworkInterfacesById(ids.slice(0, half));
+    const b = await this.describeNetworkInterfacesById(ids.slice(half));
+    return { found: [...a.found, ...b.found], missing: [...a.missing, ...b.missing] };
   }
 
   /** Creates an ENI. A client token makes our retries idempotent (no duplicate ENIs). */

@@ -152,12 +152,17 @@ export const describeCases: Ec2Case[] = [
   {
     name: "describeNetworkInterfacesById() reports ids that no longer exist",
     async run(ctx) {
-      const keep = await ctx.createEni();
+      const keep = [];
+      for (let i = 0; i < 3; i++) keep.push((await ctx.createEni()).eniId);
       const gone = await ctx.createEni();
       await ctx.ec2.deleteNetworkInterface(gone.eniId);
-      const result = await ctx.ec2.describeNetworkInterfacesById([keep.eniId, gone.eniId]);
-      assert.deepEqual(result.found.map((e) => e.eniId), [keep.eniId]);
+      const ids = [keep[0]!, gone.eniId, keep[1]!, keep[2]!];
+      ctx.events.length = 0;
+      const result = await ctx.ec2.describeNetworkInterfacesById(ids);
+      assert.deepEqual(result.found.map((e) => e.eniId).sort(), keep.sort());
       assert.deepEqual(result.missing, [gone.eniId]);
+      // All 4 (NotFound), then [k0, gone] (NotFound), [k0], [gone] (NotFound), [k1, k2].
+      assert.equal(ctx.events.length, 5);
     },
   },
 ];
