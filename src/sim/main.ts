@@ -5,7 +5,7 @@
  */
 import { Logger } from "../ops/log.ts";
 import { parseSimArgs, type SimCli, USAGE, UsageError } from "./cli.ts";
-import { type InRouter, type LabFactory, Sim } from "./sim.ts";
+import { type LabFactory, Sim } from "./sim.ts";
 
 export async function main(args: string[]): Promise<number> {
   let cli: SimCli;
@@ -25,7 +25,7 @@ export async function main(args: string[]): Promise<number> {
     level: cli.logLevel,
     fields: { component: "sim" },
   });
-  let lab: { create: LabFactory; inRouter: InRouter } | undefined;
+  let lab: LabFactory | undefined;
   let stateRoot = cli.stateRoot;
   if (cli.lab) {
     if (Deno.uid() !== 0) {
@@ -35,7 +35,7 @@ export async function main(args: string[]): Promise<number> {
       return 1;
     }
     const { labFactory } = await import("./lab_plumbing.ts");
-    lab = labFactory({ prefix: cli.prefix, stateRoot: cli.stateRoot });
+    lab = labFactory({ prefix: cli.prefix, stateRoot: cli.stateRoot, logger });
   } else if (cli.stateRoot === "/run/vpcsim" && Deno.uid() !== 0) {
     stateRoot = await Deno.makeTempDir({ prefix: "vpcsim-" });
   }
