@@ -27,6 +27,7 @@ export function handlerFixture(
     const eni = fixture.vpc.eni(i.primaryEniId);
     plumbing.addNode({
       nodeKey: i.nodeKey,
+      name: i.privateDnsName,
       mac: eni.mac,
       primaryIp: i.privateIp,
       prefixLen: 20,
