@@ -146,6 +146,18 @@ Deno.test({
     awsJson(ep, "detach-network-interface", "--attachment-id", attachment.AttachmentId);
     assert.deepEqual(links(node.netns).map((l) => l.ifname).sort(), ["eth0", "eth1", "lo"]);
     assert.deepEqual(links(info.nodes[1]!.netns).map((l) => l.ifname).sort(), ["eth0", "lo"]);
+
+    // A node added at run time through the control API is a namespace and an instance too.
+    const res = await fetch(`${info.controlEndpoint}/instances`, {
+      method: "POST",
+      body: JSON.stringify({ instanceType: "m5.large" }),
+    });
+    assert.equal(res.status, 201);
+    const added = await res.json();
+    assert.equal(added.netns, `tsim-${info.labId}-n3`);
+    assert.equal(links(added.netns).find((l) => l.ifname === "eth0")?.address, added.primaryMac);
+    const described = awsJson(ep, "describe-instances", "--instance-ids", added.instanceId);
+    assert.equal(described.Reservations[0].Instances[0].InstanceType, "m5.large");
   },
 });
 
