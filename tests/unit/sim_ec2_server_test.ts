@@ -227,3 +227,19 @@ Deno.test("CreateNetworkInterface with a ClientToken is idempotent", async () =>
   );
   assert.equal(f.vpc.enis.size, 2);
 });
+
+Deno.test("IPv6 requests are refused with a clear error: the simulated VPC has no IPv6", async () => {
+  const f = handlerFixture();
+  const res = await f.call({
+    Action: "CreateNetworkInterface",
+    SubnetId: f.subnet.id,
+    Ipv6AddressCount: 1,
+  });
+  assert.equal(res.status, 400);
+  assert.match(find(res.doc, "Errors", "Error", "Message")!.text, /IPv6 is not simulated/);
+  const v6 = await f.call({
+    Action: "AssignIpv6Addresses",
+    NetworkInterfaceId: f.instances[0]!.primaryEniId,
+  });
+  assert.equal(find(v6.doc, "Errors", "Error", "Code")?.text, "InvalidAction");
+});
