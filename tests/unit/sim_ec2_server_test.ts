@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { defaultFaultConfig } from "../../src/sim/faults.ts";
-import { handlerFixture } from "../lab/sim_handler.ts";
-import { find } from "../lab/sim_xml.ts";
+import { ec2Handler } from "../../src/sim/ec2_server.ts";
+import { handlerFixture, SIGNED } from "../lab/sim_handler.ts";
+import { find, parseXml } from "../lab/sim_xml.ts";
 
 Deno.test("an unknown action answers EC2's InvalidAction error envelope with HTTP 400", async () => {
   const f = handlerFixture();
@@ -242,4 +243,29 @@ Deno.test("IPv6 requests are refused with a clear error: the simulated VPC has n
     NetworkInterfaceId: f.instances[0]!.primaryEniId,
   });
   assert.equal(find(v6.doc, "Errors", "Error", "Code")?.text, "InvalidAction");
+});
+
+Deno.test("unsigned requests and requests signed for another region are refused (401)", async () => {
+  const f = handlerFixture();
+  const handler = ec2Handler({
+    vpc: f.vpc,
+    faults: f.faults,
+    counters: f.counters,
+    plumbing: f.plumbing,
+  });
+  const send = async (headers: Record<string, string>) => {
+    const res = await handler(
+      new Request("http://sim.test/", { method: "POST", body: "Action=DescribeSubnets", headers }),
+    );
+    return {
+      status: res.status,
+      code: find(parseXml(await res.text()), "Errors", "Error", "Code")?.text,
+    };
+  };
+  assert.deepEqual(await send({}), { status: 401, code: "MissingAuthenticationToken" });
+  assert.deepEqual(await send({ authorization: SIGNED.replace("us-west-2", "us-east-1") }), {
+    status: 401,
+    code: "AuthFailure",
+  });
+  assert.deepEqual(await send({ authorization: SIGNED }), { status: 200, code: undefined });
 });
