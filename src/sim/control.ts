@@ -142,6 +142,7 @@ export function stateOf(vpc: Vpc): unknown {
         instanceId: e.attachment.instanceId,
         deviceIndex: e.attachment.deviceIndex,
         networkCardIndex: e.attachment.networkCardIndex,
+        labDevice: `eth${e.attachment.labDevice}`,
         deleteOnTermination: e.attachment.deleteOnTermination,
       },
       tags: Object.fromEntries(e.tags),

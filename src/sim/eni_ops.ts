@@ -139,6 +139,13 @@ export function attachNetworkInterface(
   if (ipv4Slots(eni) > instance.type.ipv4PerEni) throw ipLimitExceeded();
   if (eni.prefixes.length && !supportsPrefixes(instance.type)) throw prefixesNotSupported(instance);
 
+  // Linux has one ethN namespace for all cards: other cards' ENIs take the lowest free N.
+  const labDevices = new Set(attached.map((e) => e.attachment!.labDevice));
+  let labDevice = req.deviceIndex;
+  if (card !== 0 || labDevices.has(labDevice)) {
+    labDevice = 1;
+    while (labDevices.has(labDevice)) labDevice++;
+  }
   eni.attachment = {
     id: vpc.newId("eni-attach"),
     instanceId: instance.id,
@@ -146,6 +153,7 @@ export function attachNetworkInterface(
     networkCardIndex: card,
     deleteOnTermination: false,
     attachTime: new Date(vpc.now()),
+    labDevice,
   };
   vpc.onInstanceChanged(instance.id);
   const gateway = vpc.subnet(eni.subnetId).allocator.gateway;
@@ -153,7 +161,7 @@ export function attachNetworkInterface(
     {
       kind: "attach",
       nodeKey: instance.nodeKey,
-      deviceIndex: req.deviceIndex,
+      deviceIndex: labDevice,
       mac: eni.mac,
       gateway,
     },
@@ -174,7 +182,7 @@ export function detachNetworkInterface(vpc: Vpc, req: { attachmentId: string }):
       `The attachment ID '${req.attachmentId}' does not exist`,
     );
   }
-  const { instanceId, deviceIndex, networkCardIndex } = eni.attachment;
+  const { instanceId, deviceIndex, networkCardIndex, labDevice } = eni.attachment;
   if (deviceIndex === 0 && networkCardIndex === 0) {
     throw new Ec2ApiError(
       "OperationNotPermitted",
@@ -184,7 +192,7 @@ export function detachNetworkInterface(vpc: Vpc, req: { attachmentId: string }):
   const instance = vpc.instance(instanceId);
   delete eni.attachment;
   vpc.onInstanceChanged(instance.id);
-  return [{ kind: "detach", nodeKey: instance.nodeKey, deviceIndex }];
+  return [{ kind: "detach", nodeKey: instance.nodeKey, deviceIndex: labDevice }];
 }
 
 export function deleteNetworkInterface(vpc: Vpc, eniId: string): void {
@@ -350,7 +358,7 @@ export function unassignPrivateIpAddresses(
 }
 
 function routes(instance: Instance, eni: Eni, cidrs: string[]): Effect[] {
-  const deviceIndex = eni.attachment!.deviceIndex;
+  const deviceIndex = eni.attachment!.labDevice;
   return cidrs.map((cidr) => ({
     kind: "route",
     nodeKey: instance.nodeKey,
@@ -365,7 +373,7 @@ function unroutes(vpc: Vpc, eni: Eni, cidrs: string[]): Effect[] {
   if (!eni.attachment) return [];
   const instance = vpc.instance(eni.attachment.instanceId);
   vpc.onInstanceChanged(instance.id);
-  const deviceIndex = eni.attachment.deviceIndex;
+  const deviceIndex = eni.attachment.labDevice;
   return cidrs.map((cidr) => ({ kind: "unroute", nodeKey: instance.nodeKey, deviceIndex, cidr }));
 }
 
