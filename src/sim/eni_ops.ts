@@ -4,17 +4,14 @@
  * prefix alignment and fragmentation, prefixes only on Nitro, device indexes in use.
  * Each action validates everything before changing anything, then returns its lab effects.
  */
-import { ipInCidr, parseCidr, PREFIX_LEN } from "./addresses.ts";
+import { AddressTx, subnetContains } from "./address_tx.ts";
 import { Ec2ApiError, invalidValue, missingParameter } from "./ec2_error.ts";
 import { maxEnisOnCard, supportsPrefixes } from "./instance_types.ts";
 import {
   type Effect,
   type Eni,
   type Instance,
-  insufficientAddresses,
-  insufficientCidrBlocks,
   ipv4Slots,
-  type Subnet,
   UNATTACHED_IPV4_LIMIT,
   type Vpc,
 } from "./vpc.ts";
@@ -142,6 +139,13 @@ export function attachNetworkInterface(
   if (ipv4Slots(eni) > instance.type.ipv4PerEni) throw ipLimitExceeded();
   if (eni.prefixes.length && !supportsPrefixes(instance.type)) throw prefixesNotSupported(instance);
 
+  // Linux has one ethN namespace for all cards: other cards' ENIs take the lowest free N.
+  const labDevices = new Set(attached.map((e) => e.attachment!.labDevice));
+  let labDevice = req.deviceIndex;
+  if (card !== 0 || labDevices.has(labDevice)) {
+    labDevice = 1;
+    while (labDevices.has(labDevice)) labDevice++;
+  }
   eni.attachment = {
     id: vpc.newId("eni-attach"),
     instanceId: instance.id,
@@ -149,6 +153,7 @@ export function attachNetworkInterface(
     networkCardIndex: card,
     deleteOnTermination: false,
     attachTime: new Date(vpc.now()),
+    labDevice,
   };
   vpc.onInstanceChanged(instance.id);
   const gateway = vpc.subnet(eni.subnetId).allocator.gateway;
@@ -156,7 +161,7 @@ export function attachNetworkInterface(
     {
       kind: "attach",
       nodeKey: instance.nodeKey,
-      deviceIndex: req.deviceIndex,
+      deviceIndex: labDevice,
       mac: eni.mac,
       gateway,
     },
@@ -177,7 +182,7 @@ export function detachNetworkInterface(vpc: Vpc, req: { attachmentId: string }):
       `The attachment ID '${req.attachmentId}' does not exist`,
     );
   }
-  const { instanceId, deviceIndex, networkCardIndex } = eni.attachment;
+  const { instanceId, deviceIndex, networkCardIndex, labDevice } = eni.attachment;
   if (deviceIndex === 0 && networkCardIndex === 0) {
     throw new Ec2ApiError(
       "OperationNotPermitted",
@@ -187,7 +192,7 @@ export function detachNetworkInterface(vpc: Vpc, req: { attachmentId: string }):
   const instance = vpc.instance(instanceId);
   delete eni.attachment;
   vpc.onInstanceChanged(instance.id);
-  return [{ kind: "detach", nodeKey: instance.nodeKey, deviceIndex }];
+  return [{ kind: "detach", nodeKey: instance.nodeKey, deviceIndex: labDevice }];
 }
 
 export function deleteNetworkInterface(vpc: Vpc, eniId: string): void {
@@ -292,7 +297,7 @@ export function assignPrivateIpAddresses(
   let prefixes: string[];
   try {
     for (const ip of req.ips ?? []) {
-      if (!safeContains(subnet, ip)) {
+      if (!subnetContains(subnet, ip)) {
         throw invalidValue(
           `Address ${ip} does not fall within the subnet's address range (${subnet.cidr}).`,
         );
@@ -352,65 +357,8 @@ export function unassignPrivateIpAddresses(
   return unroutes(vpc, eni, [...ips.map((ip) => `${ip}/32`), ...prefixes]);
 }
 
-/** Allocations in one subnet that are undone together when an action fails half way. */
-class AddressTx {
-  #subnet: Subnet;
-  #taken: string[] = [];
-
-  constructor(subnet: Subnet) {
-    this.#subnet = subnet;
-  }
-
-  claimIp(ip: string): void {
-    if (!safeContains(this.#subnet, ip)) {
-      throw invalidValue(
-        `Address ${ip} does not fall within the subnet's address range (${this.#subnet.cidr}).`,
-      );
-    }
-    if (!this.#subnet.allocator.claimIp(ip)) {
-      throw new Ec2ApiError("InvalidIPAddress.InUse", `Address ${ip} is in use.`);
-    }
-    this.#taken.push(ip);
-  }
-
-  claimPrefix(prefix: string): void {
-    let c;
-    try {
-      c = parseCidr(prefix);
-    } catch (e) {
-      throw invalidValue(`Invalid IPv4 prefix '${prefix}': ${(e as Error).message}`);
-    }
-    if (c.prefixLen !== PREFIX_LEN) {
-      throw invalidValue(`Invalid IPv4 prefix '${prefix}': only /28 prefixes can be assigned.`);
-    }
-    if (!this.#subnet.allocator.claimPrefix(prefix)) throw insufficientCidrBlocks();
-    this.#taken.push(prefix);
-  }
-
-  allocateIps(n: number): string[] {
-    if (n === 0) return [];
-    const ips = this.#subnet.allocator.allocateIps(n);
-    if (!ips) throw insufficientAddresses();
-    this.#taken.push(...ips);
-    return ips;
-  }
-
-  allocatePrefixes(n: number): string[] {
-    if (n === 0) return [];
-    const prefixes = this.#subnet.allocator.allocatePrefixes(n);
-    if (!prefixes) throw insufficientCidrBlocks();
-    this.#taken.push(...prefixes);
-    return prefixes;
-  }
-
-  rollback(): void {
-    for (const a of this.#taken) this.#subnet.allocator.release(a);
-    this.#taken = [];
-  }
-}
-
 function routes(instance: Instance, eni: Eni, cidrs: string[]): Effect[] {
-  const deviceIndex = eni.attachment!.deviceIndex;
+  const deviceIndex = eni.attachment!.labDevice;
   return cidrs.map((cidr) => ({
     kind: "route",
     nodeKey: instance.nodeKey,
@@ -425,7 +373,7 @@ function unroutes(vpc: Vpc, eni: Eni, cidrs: string[]): Effect[] {
   if (!eni.attachment) return [];
   const instance = vpc.instance(eni.attachment.instanceId);
   vpc.onInstanceChanged(instance.id);
-  const deviceIndex = eni.attachment.deviceIndex;
+  const deviceIndex = eni.attachment.labDevice;
   return cidrs.map((cidr) => ({ kind: "unroute", nodeKey: instance.nodeKey, deviceIndex, cidr }));
 }
 
@@ -452,14 +400,6 @@ function prefixesNotSupported(instance: Instance): Ec2ApiError {
 function checkCount(name: string, n: number | undefined): void {
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) {
     throw invalidValue(`Invalid value '${n}' for ${name}: it must be a positive integer.`);
-  }
-}
-
-function safeContains(subnet: Subnet, ip: string): boolean {
-  try {
-    return ipInCidr(ip, subnet.allocator.cidr);
-  } catch {
-    return false;
   }
 }
 

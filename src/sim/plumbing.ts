@@ -13,6 +13,8 @@ export interface NodeNetwork {
 
 export interface NodeSpec {
   nodeKey: string;
+  /** The instance's host name (private DNS name). */
+  name: string;
   mac: string;
   primaryIp: string;
   prefixLen: number;
@@ -34,6 +36,8 @@ export interface LabPlumbing {
     options: { eniPrimaryIp: string; mac: string },
   ): void;
   unroute(nodeKey: string, deviceIndex: number, cidr: string): void;
+  /** Runs fn (synchronous) with the thread in the router namespace: listeners bind there. */
+  inRouter?<T>(fn: () => T): T;
   /** Removes everything; idempotent. */
   destroy(): void;
 }

@@ -30,9 +30,6 @@ export interface SubnetSpec {
 /** Builds the namespaces; given the lab id and the logger. */
 export type LabFactory = (labId: string, logger: Logger) => LabPlumbing;
 
-/** Runs `fn` (synchronous) with the thread inside the router namespace: listeners bind there. */
-export type InRouter = <T>(fn: () => T) => T;
-
 export interface SimOptions {
   nodes: number;
   instanceType: string;
@@ -49,7 +46,8 @@ export interface SimOptions {
   stateRoot: string;
   /** Port of the EC2 endpoint on host loopback (0: any free port). */
   ec2Port?: number;
-  lab?: { create: LabFactory; inRouter: InRouter };
+  /** Builds the namespaces; without it, no lab (EC2 and per-node IMDS on loopback only). */
+  lab?: LabFactory;
   logger?: Logger;
 }
 
@@ -132,7 +130,7 @@ export class Sim {
     const labId = newLabId();
     const logger = options.logger ?? silentLogger;
     const plumbing = options.lab
-      ? options.lab.create(labId, logger)
+      ? options.lab(labId, logger)
       : new RecordingPlumbing(`${options.prefix}-${labId}`);
     const sim = new Sim(options, labId, plumbing);
     try {
@@ -169,14 +167,14 @@ export class Sim {
     });
     const ec2 = this.#serve({ hostname: "127.0.0.1", port: o.ec2Port ?? 0 }, handler);
     this.#ec2Endpoint = `http://127.0.0.1:${ec2.addr.port}`;
-    if (o.lab) {
+    if (this.plumbing.inRouter) {
       const imds = imdsHandler({
         instanceFor: (ip) => this.vpc.instanceByAddress(ip)?.id,
         viewOf: (id) => this.#history.view(id, Date.now(), this.faults.config.imdsLagMs),
         credentials: this.#credentials,
         logger: this.#logger.with({ component: "imds" }),
       });
-      o.lab.inRouter(() => {
+      this.plumbing.inRouter(() => {
         this.#serve({ hostname: EC2_ROUTER_ADDRESS, port: 80 }, handler);
         this.#serve({ hostname: IMDS_ADDRESS, port: 80 }, imds);
       });
@@ -206,6 +204,7 @@ export class Sim {
     const eni = this.vpc.eni(instance.primaryEniId);
     const network = this.plumbing.addNode({
       nodeKey,
+      name: instance.privateDnsName,
       mac: eni.mac,
       primaryIp: instance.privateIp,
       prefixLen: subnet.allocator.cidr.prefixLen,

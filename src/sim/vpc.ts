@@ -51,6 +51,8 @@ export interface Attachment {
   networkCardIndex: number;
   deleteOnTermination: boolean;
   attachTime: Date;
+  /** N of the lab's veth ethN: the device index on card 0, else the lowest free N. */
+  labDevice: number;
 }
 
 export interface Eni {
@@ -69,7 +71,10 @@ export interface Eni {
   tags: Tags;
 }
 
-/** A change the lab must make so the network matches the model (SIM_CONTRACT §1). */
+/**
+ * A change the lab must make so the network matches the model (SIM_CONTRACT §1). `deviceIndex`
+ * is the lab's device (the N of ethN; see Attachment.labDevice).
+ */
 export type Effect =
   | { kind: "attach"; nodeKey: string; deviceIndex: number; mac: string; gateway: string }
   | { kind: "detach"; nodeKey: string; deviceIndex: number }
@@ -229,6 +234,7 @@ export class Vpc {
       networkCardIndex: 0,
       deleteOnTermination: true,
       attachTime: launchTime,
+      labDevice: 0,
     };
     this.enis.set(eni.id, eni);
     const instance: Instance = {

@@ -74,8 +74,22 @@ Deno.test("p4d.24xlarge limits ENIs per network card and rejects a card it does 
     ),
     "InvalidParameterValue",
   );
-  // Device index 0 on card 1 is free: indexes are per card.
-  attachNetworkInterface(vpc, { eniId: eni.id, instanceId, deviceIndex: 0, networkCardIndex: 1 });
+  // Device index 0 on card 1 is free: indexes are per card. Linux names it eth15 (the lowest
+  // free ethN), since eth0..eth14 are card 0's.
+  const { effects } = attachNetworkInterface(vpc, {
+    eniId: eni.id,
+    instanceId,
+    deviceIndex: 0,
+    networkCardIndex: 1,
+  });
+  assert.deepEqual(effects[0], {
+    kind: "attach",
+    nodeKey: "n1",
+    deviceIndex: 15,
+    mac: eni.mac,
+    gateway: "10.10.0.1",
+  });
+  assert.equal(eni.attachment?.deviceIndex, 0);
 });
 
 Deno.test("a device index in use and an ENI already attached are refused", () => {
