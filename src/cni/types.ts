@@ -228,7 +228,6 @@ export function parseNetConf(text: string): NetConf {
   if (!isObject(raw)) {
     throw new ConfigError("decode", "network configuration on stdin must be a JSON object");
   }
-  const cniVersion = configVersion(raw);
   const name = raw.name;
   if (typeof name !== "string" || name === "") {
     throw new ConfigError("invalid", 'network configuration has no "name"; add the network name', {
@@ -243,6 +242,7 @@ export function parseNetConf(text: string): NetConf {
       { field: "name" },
     );
   }
+  const cniVersion = configVersion(raw);
   const mtu = podMtu(raw.mtu);
   return {
     cniVersion,
