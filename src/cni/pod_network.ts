@@ -95,8 +95,11 @@ export function wirePodInterface(
   const table = hostTable(spec.routeTableId);
   const gateway = podGateway(spec.index);
   const podTable = spec.index === 0 ? MAIN_TABLE : spec.index;
-  using host = step("open node netlink socket", () => openHost(spec.hostNetns), options);
-  using pod = step(`open netlink socket in ${spec.podNetns}`, () => Netlink.openIn(spec.podNetns));
+  // Sockets are opened before onStep runs, so an injected failure cannot leak them.
+  using host = step("open node netlink socket", () => openHost(spec.hostNetns));
+  options.onStep?.("open node netlink socket");
+  using pod = step(`open netlink socket in pod`, () => Netlink.openIn(spec.podNetns));
+  options.onStep?.("open netlink socket in pod");
   let created = false;
   try {
     step(`remove stale ${spec.hostVeth}`, () => {
@@ -151,7 +154,7 @@ export function wirePodInterface(
       options,
     );
     step(
-      `neighbour ${gateway} -> ${hostLink.mac}`,
+      `neighbour ${gateway} -> ${spec.hostVeth} MAC`,
       () => pod.replaceNeighbour({ link: spec.containerIf, ip: gateway, mac: hostLink.mac }),
       options,
     );
