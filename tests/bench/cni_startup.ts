@@ -51,7 +51,7 @@ try {
     ["aws-cni VERSION", `CNI_COMMAND=VERSION ${run} ${cni}`],
     ["load the ADD import graph", `${run} ${root}tests/bench/fixtures/cni_graph.ts`],
     [
-      "graph + dlopen + netlink socket",
+      "graph + dlopen libnl + one lookup",
       `${inNode} ${run} ${root}tests/bench/fixtures/cni_ffi_open.ts`,
     ],
     [
