@@ -54,6 +54,11 @@ export interface AddParams extends Versioned, AttachmentKey, PodIdentity {
    * instead of failing at once (upstream fails and lets kubelet retry). 0 = fail at once.
    */
   waitMs?: number;
+  /**
+   * Pod annotation `k8s.amazonaws.com/nicConfig: multi-nic-attachment` (upstream field 9): one
+   * address per managed network card instead of one address.
+   */
+  requiresMultiNICAttachment?: boolean;
 }
 
 export interface Allocation {
