@@ -1,0 +1,109 @@
+/**
+ * Removes what killed test runs left behind. A run whose owner process is gone (see owner.ts)
+ * loses its still-running children (SIGTERM, then SIGKILL), its namespaces `*-<runId>-*`, its
+ * temp dirs `/tmp/*-<runId>-*` (mounts under them first) and its record. Runs whose owner is
+ * alive are never touched: other people test on the same machine at the same time.
+ */
+import { run } from "./command.ts";
+import { OWNER_ROOT, processStartTime, recordAlive, RUN_ID } from "./owner.ts";
+
+export interface SweepReport {
+  runs: string[];
+  stoppedPids: number[];
+  netns: string[];
+  tempDirs: string[];
+}
+
+const TMP = "/tmp";
+/** A record without an owner file is a run that died while writing it, if it is this old. */
+const ORPHAN_RECORD_AGE_MS = 60_000;
+
+function list(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function isStale(runId: string): boolean {
+  const dir = `${OWNER_ROOT}/${runId}`;
+  const owner = readText(`${dir}/owner`);
+  if (owner !== undefined) return !recordAlive(owner);
+  try {
+    return Date.now() - (Deno.statSync(dir).mtime?.getTime() ?? 0) > ORPHAN_RECORD_AGE_MS;
+  } catch {
+    return false; // another sweep removed it meanwhile
+  }
+}
+
+async function stopChildren(runId: string): Promise<number[]> {
+  const dir = `${OWNER_ROOT}/${runId}/pids`;
+  const alive = list(dir).map(Number).filter((pid) =>
+    processStartTime(pid) !== undefined && processStartTime(pid) === readText(`${dir}/${pid}`)
+  );
+  const signal = (pids: number[], sig: Deno.Signal) => {
+    for (const pid of pids) {
+      try {
+        Deno.kill(pid, sig);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  };
+  signal(alive, "SIGTERM");
+  // Give a simulator time to destroy its lab before it is killed.
+  for (let waited = 0; waited < 15_000; waited += 100) {
+    if (alive.every((pid) => processStartTime(pid) === undefined)) return alive;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  signal(alive.filter((pid) => processStartTime(pid) !== undefined), "SIGKILL");
+  return alive;
+}
+
+async function unmountUnder(dir: string): Promise<void> {
+  const mountinfo = readText("/proc/self/mountinfo") ?? "";
+  const points = mountinfo.split("\n").map((line) => line.split(" ")[4] ?? "")
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of points) {
+    await run(["umount", "-l", point], { allowFailure: true, timeoutMs: 10_000 });
+  }
+}
+
+/** Sweeps every stale run now. */
+export async function sweepStale(): Promise<SweepReport> {
+  const report: SweepReport = { runs: [], stoppedPids: [], netns: [], tempDirs: [] };
+  for (const runId of list(OWNER_ROOT)) {
+    if (runId === RUN_ID || !isStale(runId)) continue;
+    report.runs.push(runId);
+    report.stoppedPids.push(...await stopChildren(runId));
+    for (const name of list("/var/run/netns").filter((n) => n.includes(`-${runId}-`))) {
+      await run(["ip", "netns", "del", name], { allowFailure: true, timeoutMs: 30_000 });
+      report.netns.push(name);
+    }
+    for (const name of list(TMP).filter((n) => n.includes(`-${runId}-`))) {
+      await unmountUnder(`${TMP}/${name}`);
+      await Deno.remove(`${TMP}/${name}`, { recursive: true }).catch(() => {});
+      report.tempDirs.push(`${TMP}/${name}`);
+    }
+    await Deno.remove(`${OWNER_ROOT}/${runId}`, { recursive: true }).catch(() => {});
+  }
+  return report;
+}
+
+let once: Promise<SweepReport> | undefined;
+
+/** Sweeps once per process, before the first namespace of the run is made. */
+export function sweepStaleOnce(): Promise<SweepReport> {
+  once ??= sweepStale();
+  return once;
+}
