@@ -143,13 +143,13 @@ export function netnsExists(ns: Netns): boolean {
 }
 
 /** Runs a command inside a lab namespace (`ip netns exec`, which also gives it its own /sys). */
-export function nsExec(
+export async function nsExec(
   ns: Netns,
   argv: readonly string[],
   options?: RunOptions,
 ): Promise<RunResult> {
   assertLabNetns(ns);
-  return run(["ip", "netns", "exec", ns.name, ...argv], options);
+  return await run(["ip", "netns", "exec", ns.name, ...argv], options);
 }
 
 /** argv that runs `argv` inside a lab namespace, for long-running processes (Deno.Command). */
