@@ -25,7 +25,7 @@ Deno.test("startIpamd() runs in the node namespace, waitReady() polls ipam.statu
   const status = await ipamd.waitReady({ timeoutMs: 30_000 });
 
   assert.equal(status.ready, true);
-  const nodeInode = Deno.statSync(netns.path).ino;
+  const nodeInode = (await Deno.stat(netns.path)).ino;
   const log = await Deno.readTextFile(ipamd.logFile);
   assert.match(log, new RegExp(`netns net:\\[${nodeInode}\\]`));
   const stopped = await ipamd.stop();
