@@ -1,10 +1,12 @@
 /**
  * Removes what killed test runs left behind. A run whose owner process is gone (see owner.ts)
- * loses its still-running children (SIGTERM, then SIGKILL), its namespaces `*-<runId>-*`, its
- * temp dirs `/tmp/*-<runId>-*` (mounts under them first) and its record. Runs whose owner is
+ * loses its still-running children (SIGTERM, then SIGKILL), its containers (cgroups and shims
+ * of containerd namespaces `*-<runId>`), its namespaces `*-<runId>-*`, its temp dirs
+ * `/tmp/*-<runId>-*` (mounts under them first) and its record. Runs whose owner is
  * alive are never touched: other people test on the same machine at the same time.
  */
 import { run } from "./command.ts";
+import { unmountUnder } from "./mounts.ts";
 import { OWNER_ROOT, processStartTime, recordAlive, RUN_ID } from "./owner.ts";
 
 export interface SweepReport {
@@ -69,14 +71,53 @@ async function stopChildren(runId: string): Promise<number[]> {
   return alive;
 }
 
-async function unmountUnder(dir: string): Promise<void> {
-  const mountinfo = readText("/proc/self/mountinfo") ?? "";
-  const points = mountinfo.split("\n").map((line) => line.split(" ")[4] ?? "")
-    .filter((p) => p === dir || p.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const point of points) {
-    await run(["umount", "-l", point], { allowFailure: true, timeoutMs: 10_000 });
+/**
+ * Containers of a killed run outlive containerd: their shims are daemons. Kill every process in
+ * the run's cgroups (containerd namespace `*-<runId>` is the cgroup parent) and the shims of that
+ * namespace, then remove the cgroups.
+ */
+async function stopContainers(runId: string): Promise<number[]> {
+  const cgroups: string[] = [];
+  for (const hierarchy of ["", ...list("/sys/fs/cgroup").map((h) => `/${h}`)]) {
+    const root = `/sys/fs/cgroup${hierarchy}`;
+    for (const name of list(root).filter((n) => n.endsWith(`-${runId}`))) {
+      cgroups.push(...walk(`${root}/${name}`));
+    }
   }
+  const shims = list("/proc").filter((p) => /^\d+$/.test(p)).filter((pid) => {
+    const argv = (readText(`/proc/${pid}/cmdline`) ?? "").split("\0");
+    const ns = argv[argv.indexOf("-namespace") + 1] ?? "";
+    return argv[0]?.includes("containerd-shim") && ns.endsWith(`-${runId}`);
+  });
+  const pids = new Set([...shims.map(Number)]);
+  for (const cgroup of cgroups) {
+    for (const pid of (readText(`${cgroup}/cgroup.procs`) ?? "").split("\n").filter((l) => l)) {
+      pids.add(Number(pid));
+    }
+  }
+  for (const pid of pids) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  await new Promise((r) => setTimeout(r, pids.size > 0 ? 500 : 0));
+  for (const cgroup of cgroups.sort((a, b) => b.length - a.length)) {
+    await Deno.remove(cgroup).catch(() => {});
+  }
+  return [...pids];
+}
+
+/** A directory and its subdirectories, parents first. */
+function walk(dir: string): string[] {
+  let entries: Deno.DirEntry[] = [];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch {
+    // removed meanwhile
+  }
+  return [dir, ...entries.filter((e) => e.isDirectory).flatMap((e) => walk(`${dir}/${e.name}`))];
 }
 
 /** Sweeps every stale run now. */
@@ -85,7 +126,7 @@ export async function sweepStale(): Promise<SweepReport> {
   for (const runId of list(OWNER_ROOT)) {
     if (runId === RUN_ID || !isStale(runId)) continue;
     report.runs.push(runId);
-    report.stoppedPids.push(...await stopChildren(runId));
+    report.stoppedPids.push(...await stopChildren(runId), ...await stopContainers(runId));
     for (const name of list("/var/run/netns").filter((n) => n.includes(`-${runId}-`))) {
       await run(["ip", "netns", "del", name], { allowFailure: true, timeoutMs: 30_000 });
       report.netns.push(name);
