@@ -5,10 +5,14 @@
 import assert from "node:assert/strict";
 import { writeConflist } from "../lab/cnitool.ts";
 import { startContainerd } from "../lab/containerd.ts";
+import { run } from "../lab/command.ts";
 import { nsExec } from "../lab/namespaces.ts";
 import { netnsState } from "../lab/netns_state.ts";
+import { processStartTime } from "../lab/owner.ts";
+import { REPO_ROOT } from "../lab/paths.ts";
 import { hostLocalLeases, ptpHostLocalConflist } from "../lab/reference_plugins.ts";
 import { testScope } from "../lab/scope.ts";
+import { sweepStale } from "../lab/stale_sweep.ts";
 
 function eth0Address(ipOutput: string): string {
   const match = ipOutput.match(/inet (\d+\.\d+\.\d+\.\d+)\//);
@@ -90,3 +94,63 @@ Deno.test("ctr run --rm --cni runs a container to completion and releases its ad
   assert.deepEqual(await hostLocalLeases(`${dir}/ipam`, "thar-ctr"), []);
   assert.deepEqual(await netnsState(node), before);
 });
+
+Deno.test("sweepStale() removes containerd, its containers, shims and cgroups after a run is SIGKILLed", async () => {
+  const fixture = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--cached-only", `${REPO_ROOT}/tests/e2e/fixtures/hold_containerd.ts`],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const text = await readLine(fixture.stdout);
+  fixture.kill("SIGKILL");
+  await fixture.status;
+  const held = JSON.parse(text) as {
+    dir: string;
+    netns: string;
+    namespace: string;
+    containerdPid: number;
+    containerPid: number;
+    madeDirs: string[];
+  };
+  assert.notEqual(
+    processStartTime(held.containerPid),
+    undefined,
+    "SIGKILL leaves the container running",
+  );
+
+  await sweepStale();
+
+  for (let i = 0; i < 50 && processStartTime(held.containerPid) !== undefined; i++) {
+    await new Promise((r) => setTimeout(r, 100)); // reaped by init
+  }
+  assert.equal(processStartTime(held.containerPid), undefined, "container process");
+  assert.equal(processStartTime(held.containerdPid), undefined, "containerd");
+  const shims = await run(["pgrep", "-f", `containerd-shim.*-namespace ${held.namespace}`], {
+    allowFailure: true,
+  });
+  assert.equal(shims.stdout.trim(), "", "shims");
+  assert.equal(await exists(`/sys/fs/cgroup/memory/${held.namespace}`), false, "cgroup");
+  assert.equal(await exists(`/var/run/netns/${held.netns}`), false, "netns");
+  assert.equal(await exists(held.dir), false, "temp dir");
+  for (const dir of held.madeDirs) assert.equal(await exists(dir), false, `${dir} made by the run`);
+});
+
+async function readLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of stream) {
+    text += decoder.decode(chunk, { stream: true });
+    if (text.includes("\n")) break;
+  }
+  if (!text.includes("\n")) throw new Error("hold_containerd.ts exited before it reported");
+  return text.slice(0, text.indexOf("\n"));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

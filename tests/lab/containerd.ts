@@ -17,7 +17,7 @@ import { CniDriver } from "./cnitool.ts";
 import { run, type RunOptions, type RunResult } from "./command.ts";
 import { unmountUnder } from "./mounts.ts";
 import { type Netns, nsExec } from "./namespaces.ts";
-import { RUN_ID, trackChild, untrackChild } from "./owner.ts";
+import { recordMadeDir, RUN_ID, trackChild, untrackChild } from "./owner.ts";
 import { BUSYBOX_IMAGE_TAR, REFERENCE_PLUGIN_DIR, REPO_ROOT, SYSTEM_PATH } from "./paths.ts";
 import { type ProcessLog, startProcessLog } from "./process_log.ts";
 import { terminate } from "./terminate.ts";
@@ -281,6 +281,7 @@ async function makeMountPoints(): Promise<string[]> {
       try {
         await Deno.mkdir(prefix);
         made.push(prefix);
+        recordMadeDir(prefix);
       } catch (e) {
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
       }

@@ -6,6 +6,7 @@
  *
  *   /run/vpc-cni-deno-tests/<runId>/owner        "<pid> <start time>"
  *   /run/vpc-cni-deno-tests/<runId>/pids/<pid>   "<start time>" of a child to stop
+ *   /run/vpc-cni-deno-tests/<runId>/made-dirs    host dirs the run made (removed while empty)
  */
 
 export const OWNER_ROOT = "/run/vpc-cni-deno-tests";
@@ -62,6 +63,12 @@ export function untrackChild(pid: number): void {
   } catch {
     // already gone
   }
+}
+
+/** Notes a host directory the run created (e.g. /etc/cni/net.d as a mount point). */
+export function recordMadeDir(path: string): void {
+  recordOwner();
+  Deno.writeTextFileSync(`${RUN_DIR}/made-dirs`, `${path}\n`, { append: true });
 }
 
 /** Keeps the record while anything of this run is left, so that a later sweep can find it. */

@@ -2,7 +2,8 @@
  * Removes what killed test runs left behind. A run whose owner process is gone (see owner.ts)
  * loses its still-running children (SIGTERM, then SIGKILL), its containers (cgroups and shims
  * of containerd namespaces `*-<runId>`), its namespaces `*-<runId>-*`, its temp dirs
- * `/tmp/*-<runId>-*` (mounts under them first) and its record. Runs whose owner is
+ * `/tmp/*-<runId>-*` (mounts under them first), the host dirs it made (while empty) and its
+ * record. Runs whose owner is
  * alive are never touched: other people test on the same machine at the same time.
  */
 import { run } from "./command.ts";
@@ -135,6 +136,12 @@ export async function sweepStale(): Promise<SweepReport> {
       await unmountUnder(`${TMP}/${name}`);
       await Deno.remove(`${TMP}/${name}`, { recursive: true }).catch(() => {});
       report.tempDirs.push(`${TMP}/${name}`);
+    }
+    const madeDirs = (readText(`${OWNER_ROOT}/${runId}/made-dirs`) ?? "").split("\n").filter((l) =>
+      l
+    );
+    for (const dir of madeDirs.reverse()) {
+      await Deno.remove(dir).catch(() => {}); // only while empty
     }
     await Deno.remove(`${OWNER_ROOT}/${runId}`, { recursive: true }).catch(() => {});
   }
