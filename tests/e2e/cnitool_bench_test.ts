@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { CniDriver, type LatencyStats, writeConflist } from "../lab/cnitool.ts";
 import { netnsState } from "../lab/netns_state.ts";
 import { hostLocalLeases, ptpHostLocalConflist } from "../lab/reference_plugins.ts";
+import { createLab } from "../lab/lab_nodes.ts";
 import { testScope } from "../lab/scope.ts";
 
 function assertStats(stats: LatencyStats, n: number): void {
@@ -17,7 +18,7 @@ function assertStats(stats: LatencyStats, n: number): void {
 Deno.test("cnitool bench runs 20 ADDs then 20 DELs and reports latency percentiles", async () => {
   await using scope = testScope("thar");
   const dir = await scope.tempDir("bench");
-  const node = await scope.netns("node");
+  const node = createLab({ prefix: "thar", cleanup: scope.cleanup }).nodes[0]!.netns;
   const conflist = ptpHostLocalConflist({
     name: "thar-bench",
     subnet: "10.250.8.0/24",
@@ -48,7 +49,7 @@ Deno.test("cnitool bench runs 20 ADDs then 20 DELs and reports latency percentil
 Deno.test("cnitool parallel runs 20 concurrent ADDs with distinct addresses, then DELs them all", async () => {
   await using scope = testScope("thar");
   const dir = await scope.tempDir("par");
-  const node = await scope.netns("node");
+  const node = createLab({ prefix: "thar", cleanup: scope.cleanup }).nodes[0]!.netns;
   const conflist = ptpHostLocalConflist({
     name: "thar-par",
     subnet: "10.250.9.0/24",

@@ -7,6 +7,7 @@ import { CniDriver, type CniResult, writeConflist } from "../lab/cnitool.ts";
 import { nsExec } from "../lab/namespaces.ts";
 import { netnsState } from "../lab/netns_state.ts";
 import { hostLocalLeases, ptpHostLocalConflist } from "../lab/reference_plugins.ts";
+import { createLab } from "../lab/lab_nodes.ts";
 import { testScope } from "../lab/scope.ts";
 
 function podAddress(result: CniResult): string {
@@ -18,7 +19,7 @@ function podAddress(result: CniResult): string {
 Deno.test("cnitool ADD gives two ptp pods addresses that ping each other; CHECK passes; DEL leaves nothing", async () => {
   await using scope = testScope("thar");
   const dir = await scope.tempDir("ptp");
-  const node = await scope.netns("node");
+  const node = createLab({ prefix: "thar", cleanup: scope.cleanup }).nodes[0]!.netns;
   const podA = await scope.netns("pa");
   const podB = await scope.netns("pb");
   const conflist = ptpHostLocalConflist({

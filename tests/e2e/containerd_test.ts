@@ -11,6 +11,7 @@ import { netnsState } from "../lab/netns_state.ts";
 import { processStartTime } from "../lab/owner.ts";
 import { REPO_ROOT } from "../lab/paths.ts";
 import { hostLocalLeases, ptpHostLocalConflist } from "../lab/reference_plugins.ts";
+import { createLab } from "../lab/lab_nodes.ts";
 import { testScope } from "../lab/scope.ts";
 import { sweepStale } from "../lab/stale_sweep.ts";
 
@@ -23,7 +24,7 @@ function eth0Address(ipOutput: string): string {
 Deno.test("ctr run --cni in a lab node gives busybox containers addresses that ping each other; DEL leaves nothing", async () => {
   await using scope = testScope("thar");
   const dir = await scope.tempDir("ctrd");
-  const node = await scope.netns("node");
+  const node = createLab({ prefix: "thar", cleanup: scope.cleanup }).nodes[0]!.netns;
   const conflist = ptpHostLocalConflist({
     name: "thar-ctr",
     subnet: "10.250.20.0/24",
@@ -62,7 +63,7 @@ Deno.test("ctr run --cni in a lab node gives busybox containers addresses that p
 Deno.test("ctr run --rm --cni runs a container to completion and releases its address", async () => {
   await using scope = testScope("thar");
   const dir = await scope.tempDir("ctrd");
-  const node = await scope.netns("node");
+  const node = createLab({ prefix: "thar", cleanup: scope.cleanup }).nodes[0]!.netns;
   const conflist = ptpHostLocalConflist({
     name: "thar-ctr",
     subnet: "10.250.21.0/24",

@@ -7,6 +7,7 @@
  *   /run/vpc-cni-deno-tests/<runId>/owner        "<pid> <start time>"
  *   /run/vpc-cni-deno-tests/<runId>/pids/<pid>   "<start time>" of a child to stop
  *   /run/vpc-cni-deno-tests/<runId>/made-dirs    host dirs the run made (removed while empty)
+ *   /run/vpc-cni-deno-tests/<runId>/lab-prefixes prefixes of src/sim/lab.ts labs it made
  */
 
 export const OWNER_ROOT = "/run/vpc-cni-deno-tests";
@@ -69,6 +70,12 @@ export function untrackChild(pid: number): void {
 export function recordMadeDir(path: string): void {
   recordOwner();
   Deno.writeTextFileSync(`${RUN_DIR}/made-dirs`, `${path}\n`, { append: true });
+}
+
+/** Notes the prefix of a lab (src/sim/lab.ts) the run made, for Lab.sweepStale(prefix). */
+export function recordLabPrefix(prefix: string): void {
+  recordOwner();
+  Deno.writeTextFileSync(`${RUN_DIR}/lab-prefixes`, `${prefix}\n`, { append: true });
 }
 
 /** Keeps the record while anything of this run is left, so that a later sweep can find it. */

@@ -2,8 +2,8 @@
  * Removes what killed test runs left behind. A run whose owner process is gone (see owner.ts)
  * loses its still-running children (SIGTERM, then SIGKILL), its containers (cgroups and shims
  * of containerd namespaces `*-<runId>`), its namespaces `*-<runId>-*`, its temp dirs
- * `/tmp/*-<runId>-*` (mounts under them first), the host dirs it made (while empty) and its
- * record. Runs whose owner is
+ * `/tmp/*-<runId>-*` (mounts under them first), its labs (src/sim/lab.ts), the host dirs it
+ * made (while empty) and its record. Runs whose owner is
  * alive are never touched: other people test on the same machine at the same time.
  */
 import { run } from "./command.ts";
@@ -15,6 +15,8 @@ export interface SweepReport {
   stoppedPids: number[];
   netns: string[];
   tempDirs: string[];
+  /** Ids of src/sim/lab.ts labs removed. */
+  labs: string[];
 }
 
 const TMP = "/tmp";
@@ -123,7 +125,7 @@ function walk(dir: string): string[] {
 
 /** Sweeps every stale run now. */
 export async function sweepStale(): Promise<SweepReport> {
-  const report: SweepReport = { runs: [], stoppedPids: [], netns: [], tempDirs: [] };
+  const report: SweepReport = { runs: [], stoppedPids: [], netns: [], tempDirs: [], labs: [] };
   for (const runId of list(OWNER_ROOT)) {
     if (runId === RUN_ID || !isStale(runId)) continue;
     report.runs.push(runId);
@@ -136,6 +138,14 @@ export async function sweepStale(): Promise<SweepReport> {
       await unmountUnder(`${TMP}/${name}`);
       await Deno.remove(`${TMP}/${name}`, { recursive: true }).catch(() => {});
       report.tempDirs.push(`${TMP}/${name}`);
+    }
+    const labPrefixes = (readText(`${OWNER_ROOT}/${runId}/lab-prefixes`) ?? "").split("\n").filter((
+      l,
+    ) => l);
+    if (labPrefixes.length > 0) {
+      // Loaded only when needed: it brings in the FFI netlink bindings.
+      const { Lab } = await import("../../src/sim/lab.ts");
+      for (const prefix of new Set(labPrefixes)) report.labs.push(...Lab.sweepStale(prefix));
     }
     const madeDirs = (readText(`${OWNER_ROOT}/${runId}/made-dirs`) ?? "").split("\n").filter((l) =>
       l
