@@ -4,7 +4,7 @@
  */
 import type { Cleanup } from "./cleanup.ts";
 import { adoptNetns, forgetNetns, type Netns, netnsExists } from "./namespaces.ts";
-import { trackChild, untrackChild } from "./owner.ts";
+import { recordLabPrefix, trackChild, untrackChild } from "./owner.ts";
 import { IPAMD_BIN, SYSTEM_PATH } from "./paths.ts";
 import { startProcessLog } from "./process_log.ts";
 import { SimControl } from "./sim_control.ts";
@@ -27,6 +27,8 @@ export interface SimNodeInfo {
   primaryEniId: string;
   primaryMac: string;
   stateDir: string;
+  /** The node's IMDS on host loopback (the lab's is 169.254.169.254 inside the router). */
+  imdsEndpoint?: string;
   /** What ipamd needs in this node: endpoints, node name, socket and file paths. */
   env: Record<string, string>;
 }
@@ -34,6 +36,8 @@ export interface SimNodeInfo {
 export interface SimReady {
   ready: true;
   labId: string;
+  /** Seed of ids, MACs, addresses and faults: pass `--seed` to repeat a run. */
+  seed?: number;
   region: string;
   availabilityZone: string;
   /** On host loopback, for tests and the AWS CLI. */
@@ -178,6 +182,8 @@ export async function startSim(options: StartSimOptions = {}): Promise<Sim> {
     stderr: "piped",
   }).spawn();
   trackChild(child.pid);
+  // If the simulator itself gets killed, its lab is swept by Lab.sweepStale of its prefix.
+  recordLabPrefix(simPrefix(options.args ?? []));
   const logging = log.capture(child.stderr);
   const stdout = splitFirstLine(child.stdout);
   const timeoutMs = options.timeoutMs ?? 60_000;
@@ -248,6 +254,12 @@ export async function startSim(options: StartSimOptions = {}): Promise<Sim> {
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+function simPrefix(args: string[]): string {
+  const i = args.findIndex((a) => a === "--prefix" || a.startsWith("--prefix="));
+  if (i < 0) return "vpcsim";
+  return args[i]!.includes("=") ? args[i]!.slice("--prefix=".length) : args[i + 1] ?? "vpcsim";
 }
 
 function dirExists(path: string): boolean {
