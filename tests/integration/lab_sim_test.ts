@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { nsExec } from "../lab/namespaces.ts";
 import { testScope } from "../lab/scope.ts";
-import { parseSimReady, startSim } from "../lab/sim.ts";
+import { startSim } from "../lab/sim.ts";
 
 Deno.test("startSim() returns the lab's nodes, the control API answers, stop() leaves no namespace", async () => {
   await using scope = testScope("thar");
@@ -30,9 +30,4 @@ Deno.test("startSim() returns the lab's nodes, the control API answers, stop() l
     await assert.rejects(Deno.lstat(ns.path), Deno.errors.NotFound);
   }
   await assert.rejects(nsExec(node.netns, ["true"]), /not created or adopted/);
-});
-
-Deno.test("parseSimReady() names the missing field of a bad ready line", () => {
-  assert.throws(() => parseSimReady("starting..."), /not JSON/);
-  assert.throws(() => parseSimReady('{"ready":true,"labId":"x"}'), /"region" is missing/);
 });

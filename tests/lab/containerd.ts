@@ -37,6 +37,18 @@ export async function ensureBusyboxImage(): Promise<string> {
   return BUSYBOX_IMAGE_TAR;
 }
 
+/**
+ * A plugin dir for ctr (CniContainerSpec.pluginDir): `<dir>/<name>` links to each program, e.g.
+ * { "aws-cni": AWS_CNI_BIN }. Reference plugins need none: ctr falls back to /usr/lib/cni.
+ */
+export async function makePluginDir(dir: string, plugins: Record<string, string>): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  for (const [name, program] of Object.entries(plugins)) {
+    await Deno.symlink(program, `${dir}/${name}`);
+  }
+  return dir;
+}
+
 export interface StartContainerdOptions {
   /** Work dir for root, state, socket and CNI dirs (use a scope.tempDir: it is swept by run id). */
   dir: string;
