@@ -49,6 +49,11 @@ export function createLab(options: CreateLabOptions): LabNodes {
   const destroy = () => {
     adopted.forEach(forgetNetns);
     lab.destroy();
+    try {
+      Deno.removeSync(`/run/${options.prefix}`); // the labs' parent, while no other lab uses it
+    } catch {
+      // not empty, or gone
+    }
   };
   options.cleanup?.defer(`destroy lab ${options.prefix}-${lab.id}`, destroy);
   try {
