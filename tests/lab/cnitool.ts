@@ -4,7 +4,7 @@
  */
 import { CommandError, type RunResult } from "./command.ts";
 import { assertNotHostNetns, type Netns, nsExec } from "./namespaces.ts";
-import { BIN_DIR, CNITOOL_BIN, REFERENCE_PLUGIN_DIR, SYSTEM_PATH } from "./paths.ts";
+import { BIN_DIR, CNITOOL_BIN, REFERENCE_PLUGIN_DIR, requireBuilt, SYSTEM_PATH } from "./paths.ts";
 
 // ---- CNI types (the parts tests look at) --------------------------------------------------
 
@@ -169,6 +169,7 @@ export class CniDriver {
   readonly options: Readonly<CniDriverOptions>;
 
   constructor(node: Netns, options: CniDriverOptions) {
+    requireBuilt(CNITOOL_BIN, "cnitool");
     this.node = node;
     this.options = options;
     const parsed = JSON.parse(Deno.readTextFileSync(options.conflistFile)) as { name?: unknown };

@@ -7,7 +7,7 @@ import type { StatusResult } from "../../src/rpc/protocol.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { type Netns, nsArgv } from "./namespaces.ts";
 import { trackChild, untrackChild } from "./owner.ts";
-import { IPAMD_BIN, SYSTEM_PATH } from "./paths.ts";
+import { IPAMD_BIN, requireBuilt, SYSTEM_PATH } from "./paths.ts";
 import { type ProcessLog, startProcessLog, tailOf } from "./process_log.ts";
 import { rpcCall } from "./rpc_client.ts";
 import { terminate, type Terminated } from "./terminate.ts";
@@ -200,6 +200,7 @@ export class Ipamd {
 /** Starts ipamd in a lab node; call waitReady() before using it. */
 export async function startIpamd(node: IpamdNode, options: StartIpamdOptions = {}): Promise<Ipamd> {
   const label = `ipamd-${node.netns.name}`;
+  if (!options.command) requireBuilt(IPAMD_BIN, "launchers");
   if (!{ ...node.info.env, ...options.env }.IPAMD_SOCKET_PATH) {
     throw new TypeError(
       "IPAMD_SOCKET_PATH is not set: a lab ipamd must not use the host's default socket",

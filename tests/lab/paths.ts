@@ -16,3 +16,12 @@ export const BUSYBOX_IMAGE_TAR = `${REPO_ROOT}/build/busybox-oci.tar`;
 
 /** PATH for processes the helpers start with a cleared environment. */
 export const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Throws NotFound naming the make target that builds `path` when it is missing. */
+export function requireBuilt(path: string, makeTarget: string): void {
+  try {
+    Deno.statSync(path);
+  } catch {
+    throw new Deno.errors.NotFound(`${path} is missing: run \`make ${makeTarget}\` first`);
+  }
+}

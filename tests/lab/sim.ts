@@ -5,7 +5,7 @@
 import type { Cleanup } from "./cleanup.ts";
 import { adoptNetns, forgetNetns, type Netns, netnsExists } from "./namespaces.ts";
 import { recordLabPrefix, trackChild, untrackChild } from "./owner.ts";
-import { IPAMD_BIN, SYSTEM_PATH } from "./paths.ts";
+import { IPAMD_BIN, requireBuilt, SYSTEM_PATH } from "./paths.ts";
 import { startProcessLog } from "./process_log.ts";
 import { SimControl } from "./sim_control.ts";
 import { terminate } from "./terminate.ts";
@@ -164,6 +164,7 @@ function splitFirstLine(
 }
 
 export async function startSim(options: StartSimOptions = {}): Promise<Sim> {
+  requireBuilt(IPAMD_BIN, "launchers");
   const log = await startProcessLog(options.logFile, "sim");
   const argv = [
     "sim",
