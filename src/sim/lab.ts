@@ -37,6 +37,7 @@ import {
 import { type Logger, silentLogger } from "../ops/log.ts";
 import {
   defaultRunDir,
+  existingNamespaces,
   type LabRecord,
   processStart,
   readRecord,
@@ -115,6 +116,13 @@ export function assertNotHostNetns(path: string, op: string): void {
   if (netnsId(path) === startNetnsId()) throw new HostNamespaceError(path, op);
 }
 
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+// Checked before any namespace or link is made for the request.
+function checkMac(mac: string, op: string): void {
+  if (!MAC.test(mac)) throw new TypeError(`lab: ${op}: "${mac}" is not a MAC address`);
+}
+
 const PREFIX = /^[a-z][a-z0-9]{0,15}$/;
 const ID = /^[a-z0-9]{1,12}$/;
 
@@ -158,6 +166,12 @@ export class Lab implements Disposable {
       throw new TypeError(`lab id "${id}" is invalid: 1-12 lowercase letters/digits`);
     }
     const stateDir = options.stateDir ?? `${defaultRunDir(prefix)}/${id}`;
+    const taken = existingNamespaces(`${prefix}-${id}-`);
+    if (taken.length > 0) {
+      throw new Deno.errors.AlreadyExists(
+        `lab ${prefix}-${id}: namespaces ${taken.join(", ")} already exist; pick another id`,
+      );
+    }
     Deno.mkdirSync(stateDir, { recursive: true, mode: 0o755 });
     const previous = readRecord(stateDir);
     if (previous) {
@@ -195,10 +209,22 @@ export class Lab implements Disposable {
     const path = netnsPath(name);
     this.#record.namespaces.push(name);
     writeRecord(this.stateDir, this.#record); // before creating: a crash leaves it findable
-    createNetns(name);
+    try {
+      createNetns(name);
+    } catch (e) {
+      // Not ours (EEXIST) or not made: destroy() must not delete it.
+      this.#record.namespaces.pop();
+      writeRecord(this.stateDir, this.#record);
+      throw e;
+    }
     assertNotHostNetns(path, op);
     const nl = Netlink.openIn(path);
-    nl.setUp("lo");
+    try {
+      nl.setUp("lo");
+    } catch (e) {
+      nl.close();
+      throw e;
+    }
     return { name, path, nl };
   }
 
@@ -249,6 +275,7 @@ export class Lab implements Disposable {
     if (!Number.isInteger(spec.prefixLen) || spec.prefixLen < 1 || spec.prefixLen > 32) {
       throw new TypeError(`${op}: prefixLen ${spec.prefixLen} is invalid (1-32)`);
     }
+    checkMac(spec.mac, op);
     const { name, path, nl } = this.#namespace(`n${k}`, op);
     const stateDir = `${this.stateDir}/n${k}`;
     Deno.mkdirSync(stateDir, { recursive: true, mode: 0o755 });
@@ -300,6 +327,7 @@ export class Lab implements Disposable {
     if (!Number.isInteger(d) || d < 1 || d > MAX_DEVICES) {
       throw new TypeError(`lab: ${op}: deviceIndex must be 1-${MAX_DEVICES}`);
     }
+    checkMac(spec.mac, op);
     if (state.devices.has(d)) {
       throw new Deno.errors.AlreadyExists(`lab: ${op}: n${state.info.index} already has eth${d}`);
     }

@@ -5,7 +5,7 @@
  * own, are ever removed.
  */
 
-import { deleteNetns, NETNS_RUN_DIR } from "../../ffi/mod.ts";
+import { deleteNetns, NETNS_RUN_DIR, processStartTime } from "../../ffi/mod.ts";
 import { type Logger, silentLogger } from "../ops/log.ts";
 
 export interface LabRecord {
@@ -24,20 +24,16 @@ export function defaultRunDir(prefix: string): string {
   return `/run/${prefix}`;
 }
 
-/** Field 22 of /proc/<pid>/stat, or "" when the process is gone. */
+/** The owner's start time, "" when unknown (then only the pid is compared). */
 export function processStart(pid: number): string {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // The command name (field 2) may hold spaces and parentheses: split after its last ")".
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
-  } catch {
-    return "";
-  }
+  return processStartTime(pid) ?? "";
 }
 
+/** True while the process that created the lab runs (never true for a reused pid). */
 export function ownerAlive(record: LabRecord): boolean {
-  const start = processStart(record.pid);
-  return start !== "" && start === record.pidStart;
+  const start = processStartTime(record.pid);
+  if (start === undefined) return false;
+  return record.pidStart === "" || start === record.pidStart;
 }
 
 export function writeRecord(stateDir: string, record: LabRecord): void {
@@ -61,18 +57,26 @@ export function readRecord(stateDir: string): LabRecord | undefined {
   return undefined;
 }
 
-/** Namespaces of the lab: those recorded, plus any /var/run/netns/<prefix>-<id>-* left over. */
+/** Names under /var/run/netns starting with `prefix`. */
+export function existingNamespaces(prefix: string): string[] {
+  try {
+    return [...Deno.readDirSync(NETNS_RUN_DIR)].map((e) => e.name).filter((n) =>
+      n.startsWith(prefix)
+    );
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+}
+
+/**
+ * Namespaces of the lab: those recorded, plus any /var/run/netns/<prefix>-<id>-* left over
+ * (Lab.create refuses an id whose names are taken, so those are the lab's own).
+ */
 export function labNamespaces(record: LabRecord): string[] {
   const own = `${record.prefix}-${record.id}-`;
-  const names = new Set(record.namespaces.filter((n) => n.startsWith(own)));
-  try {
-    for (const entry of Deno.readDirSync(NETNS_RUN_DIR)) {
-      if (entry.name.startsWith(own)) names.add(entry.name);
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return [...names];
+  const recorded = record.namespaces.filter((n) => n.startsWith(own));
+  return [...new Set([...recorded, ...existingNamespaces(own)])];
 }
 
 /** Deletes the lab's namespaces and state directory; returns what could not be removed. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Netlink } from "../../ffi/mod.ts";
+import { Netlink, processStartTime } from "../../ffi/mod.ts";
 import {
   assertNotHostNetns,
   EC2_ADDRESS,
@@ -173,7 +173,9 @@ Deno.test("lab: destroy() leaves no namespace and no state dir, also after a fai
     lab.addRouter();
     const n1 = lab.addNode({ name: "n", ...NODE1, prefixLen: 20, gateway: "10.10.0.1" });
     assert.ok(Deno.statSync(n1.stateDir).isDirectory);
-    assert.ok(JSON.parse(Deno.readTextFileSync(`${lab.stateDir}/lab.json`)).pid === Deno.pid);
+    const record = JSON.parse(Deno.readTextFileSync(`${lab.stateDir}/lab.json`));
+    assert.equal(record.pid, Deno.pid);
+    assert.equal(record.pidStart, processStartTime(Deno.pid));
     lab.attach(n1, { deviceIndex: 1, mac: "zz:bad", gateway: "10.10.0.1" }); // throws
     assert.fail("attach with a bad MAC must throw");
   } catch (e) {
@@ -232,6 +234,8 @@ Deno.test("lab: sweepStale() removes the lab of a killed owner and spares live o
     await child.status;
     const stale = JSON.parse(line);
     assert.ok(run("ip", ["netns", "list"]).includes(stale.node), "the killed owner left its lab");
+    const record = JSON.parse(await Deno.readTextFile(`${runDir}/${stale.id}/lab.json`));
+    assert.match(record.pidStart, /^\d+$/, "owner start time recorded under ipamd's flags");
 
     assert.deepEqual(Lab.sweepStale("tffi", { runDir }), [stale.id]);
     const names = run("ip", ["netns", "list"]);
@@ -253,6 +257,16 @@ Deno.test("lab: the guard refuses the namespace the process started in", () => {
     const router = lab.addRouter();
     assertNotHostNetns(router.netnsPath, "test");
     assert.throws(() => Lab.create({ prefix: "tffi", id: lab.id }), Deno.errors.AlreadyExists);
+    // Same id, other state dir: refused too, so two labs can never share namespace names.
+    const elsewhere = Deno.makeTempDirSync({ prefix: "tffi-run-" });
+    try {
+      assert.throws(
+        () => Lab.create({ prefix: "tffi", id: lab.id, stateDir: `${elsewhere}/x` }),
+        Deno.errors.AlreadyExists,
+      );
+    } finally {
+      Deno.removeSync(elsewhere, { recursive: true });
+    }
   } finally {
     lab.destroy();
   }
