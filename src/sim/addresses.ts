@@ -173,6 +173,27 @@ export class SubnetAllocator {
     }
   }
 
+  /** Frees the held addresses in a CIDR (or one address); addresses in use stay in use. */
+  unhold(ipOrCidr: string): number {
+    const c = ipOrCidr.includes("/") ? parseCidr(ipOrCidr) : parseCidr(`${ipOrCidr}/32`);
+    if (!cidrContains(this.cidr, c)) {
+      throw new RangeError(`${ipOrCidr} is not inside subnet ${formatCidr(this.cidr)}`);
+    }
+    let freed = 0;
+    for (
+      let offset = c.base - this.cidr.base;
+      offset < c.base - this.cidr.base + c.size;
+      offset++
+    ) {
+      if (this.#state[offset] === HELD) {
+        this.#state[offset] = FREE;
+        this.#free++;
+        freed++;
+      }
+    }
+    return freed;
+  }
+
   /** Holds free addresses in a CIDR (or one address) so nothing can allocate them. */
   hold(ipOrCidr: string): number {
     const c = ipOrCidr.includes("/") ? parseCidr(ipOrCidr) : parseCidr(`${ipOrCidr}/32`);

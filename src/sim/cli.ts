@@ -176,9 +176,9 @@ export function parseSimArgs(args: string[]): SimCli {
         break;
       case "--prefix":
         cli.prefix = value();
-        if (!/^[a-z][a-z0-9]{0,7}$/.test(cli.prefix)) {
+        if (!/^[a-z][a-z0-9]{0,15}$/.test(cli.prefix)) {
           throw new UsageError(
-            "--prefix must be 1-8 lower-case letters or digits, starting with a letter",
+            "--prefix must be 1-16 lower-case letters or digits, starting with a letter",
           );
         }
         break;

@@ -170,10 +170,11 @@ function reserve(vpc: Vpc, b: Record<string, unknown>): unknown {
     held += subnet.allocator.hold(cidr);
   }
   if (b.fragment === true) held += subnet.allocator.fragment();
+  let released = 0;
   for (const cidr of b.release === undefined ? [] : strList(b.release, "release")) {
-    subnet.allocator.release(cidr);
+    released += subnet.allocator.unhold(cidr);
   }
-  return { held, ...subnetState(subnet) };
+  return { held, released, ...subnetState(subnet) };
 }
 
 /**

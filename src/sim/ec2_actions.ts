@@ -46,7 +46,6 @@ export const ACTIONS: Record<string, Action> = {
   DescribeInstances(vpc, p) {
     const ids = p.list("InstanceId");
     noIdsWithMaxResults(ids, p, "instancesSet");
-    for (const id of ids) vpc.instance(id);
     const items = ids.length ? ids.map((id) => vpc.instance(id)) : [...vpc.instances.values()];
     const filtered = applyFilters(items, p.filters(), INSTANCE_FILTERS(vpc), (i) => i.tags);
     const { page, nextToken } = paginate("DescribeInstances", filtered, pageOf(p, 5, 1000));
@@ -127,6 +126,13 @@ export const ACTIONS: Record<string, Action> = {
   },
 
   CreateNetworkInterface(vpc, p) {
+    for (const v6 of ["Ipv6AddressCount", "Ipv6Addresses", "Ipv6PrefixCount", "Ipv6Prefix"]) {
+      if (p.has(v6)) {
+        throw invalidValue(
+          `${v6}: the simulated subnets have no IPv6 CIDR block (IPv6 is not simulated).`,
+        );
+      }
+    }
     const interfaceType = p.string("InterfaceType");
     if (interfaceType !== undefined && interfaceType !== "interface") {
       throw invalidValue(

@@ -67,6 +67,11 @@ export function ec2Handler(options: Ec2HandlerOptions): (req: Request) => Promis
         requestId,
       );
     }
+    const authError = checkSignature(req, params, options.vpc.region);
+    if (authError) {
+      counters.failed(action, authError.code, false);
+      return errorResponse(authError, requestId);
+    }
     const decision = options.faults.decide(action, actionCategory(action), Date.now());
     if (decision.throttled) {
       counters.throttled(action);
@@ -140,6 +145,49 @@ export function ec2Handler(options: Ec2HandlerOptions): (req: Request) => Promis
       return errorResponse(error, requestId);
     }
   };
+}
+
+/**
+ * EC2 only takes SigV4-signed requests scoped to its own region and service. Signatures are
+ * not verified (any credentials work), but an unsigned request or one signed for another
+ * region fails as on AWS, so a client that lost its credentials or region is caught here.
+ */
+export function checkSignature(
+  req: Request,
+  params: QueryParams,
+  region: string,
+): Ec2ApiError | undefined {
+  const auth = req.headers.get("authorization");
+  const credential = auth?.startsWith("AWS4-HMAC-SHA256 ")
+    ? /Credential=([^,\s]+)/.exec(auth)?.[1]
+    : params.string("X-Amz-Credential");
+  if (!credential) {
+    return new Ec2ApiError(
+      "MissingAuthenticationToken",
+      "Request is missing Authentication Token",
+      {
+        status: 401,
+      },
+    );
+  }
+  const [, , scopeRegion, service] = credential.split("/");
+  if (scopeRegion !== region) {
+    return new Ec2ApiError(
+      "AuthFailure",
+      `Credential should be scoped to a valid region, not '${scopeRegion}'. This endpoint serves ${region}.`,
+      { status: 401 },
+    );
+  }
+  if (service !== "ec2") {
+    return new Ec2ApiError(
+      "AuthFailure",
+      `Credential should be scoped to correct service: 'ec2', not '${service}'.`,
+      {
+        status: 401,
+      },
+    );
+  }
+  return undefined;
 }
 
 export function errorResponse(error: Ec2ApiError, requestId: string): Response {

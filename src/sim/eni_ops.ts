@@ -4,17 +4,14 @@
  * prefix alignment and fragmentation, prefixes only on Nitro, device indexes in use.
  * Each action validates everything before changing anything, then returns its lab effects.
  */
-import { ipInCidr, parseCidr, PREFIX_LEN } from "./addresses.ts";
+import { AddressTx, subnetContains } from "./address_tx.ts";
 import { Ec2ApiError, invalidValue, missingParameter } from "./ec2_error.ts";
 import { maxEnisOnCard, supportsPrefixes } from "./instance_types.ts";
 import {
   type Effect,
   type Eni,
   type Instance,
-  insufficientAddresses,
-  insufficientCidrBlocks,
   ipv4Slots,
-  type Subnet,
   UNATTACHED_IPV4_LIMIT,
   type Vpc,
 } from "./vpc.ts";
@@ -292,7 +289,7 @@ export function assignPrivateIpAddresses(
   let prefixes: string[];
   try {
     for (const ip of req.ips ?? []) {
-      if (!safeContains(subnet, ip)) {
+      if (!subnetContains(subnet, ip)) {
         throw invalidValue(
           `Address ${ip} does not fall within the subnet's address range (${subnet.cidr}).`,
         );
@@ -352,63 +349,6 @@ export function unassignPrivateIpAddresses(
   return unroutes(vpc, eni, [...ips.map((ip) => `${ip}/32`), ...prefixes]);
 }
 
-/** Allocations in one subnet that are undone together when an action fails half way. */
-class AddressTx {
-  #subnet: Subnet;
-  #taken: string[] = [];
-
-  constructor(subnet: Subnet) {
-    this.#subnet = subnet;
-  }
-
-  claimIp(ip: string): void {
-    if (!safeContains(this.#subnet, ip)) {
-      throw invalidValue(
-        `Address ${ip} does not fall within the subnet's address range (${this.#subnet.cidr}).`,
-      );
-    }
-    if (!this.#subnet.allocator.claimIp(ip)) {
-      throw new Ec2ApiError("InvalidIPAddress.InUse", `Address ${ip} is in use.`);
-    }
-    this.#taken.push(ip);
-  }
-
-  claimPrefix(prefix: string): void {
-    let c;
-    try {
-      c = parseCidr(prefix);
-    } catch (e) {
-      throw invalidValue(`Invalid IPv4 prefix '${prefix}': ${(e as Error).message}`);
-    }
-    if (c.prefixLen !== PREFIX_LEN) {
-      throw invalidValue(`Invalid IPv4 prefix '${prefix}': only /28 prefixes can be assigned.`);
-    }
-    if (!this.#subnet.allocator.claimPrefix(prefix)) throw insufficientCidrBlocks();
-    this.#taken.push(prefix);
-  }
-
-  allocateIps(n: number): string[] {
-    if (n === 0) return [];
-    const ips = this.#subnet.allocator.allocateIps(n);
-    if (!ips) throw insufficientAddresses();
-    this.#taken.push(...ips);
-    return ips;
-  }
-
-  allocatePrefixes(n: number): string[] {
-    if (n === 0) return [];
-    const prefixes = this.#subnet.allocator.allocatePrefixes(n);
-    if (!prefixes) throw insufficientCidrBlocks();
-    this.#taken.push(...prefixes);
-    return prefixes;
-  }
-
-  rollback(): void {
-    for (const a of this.#taken) this.#subnet.allocator.release(a);
-    this.#taken = [];
-  }
-}
-
 function routes(instance: Instance, eni: Eni, cidrs: string[]): Effect[] {
   const deviceIndex = eni.attachment!.deviceIndex;
   return cidrs.map((cidr) => ({
@@ -452,14 +392,6 @@ function prefixesNotSupported(instance: Instance): Ec2ApiError {
 function checkCount(name: string, n: number | undefined): void {
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) {
     throw invalidValue(`Invalid value '${n}' for ${name}: it must be a positive integer.`);
-  }
-}
-
-function safeContains(subnet: Subnet, ip: string): boolean {
-  try {
-    return ipInCidr(ip, subnet.allocator.cidr);
-  } catch {
-    return false;
   }
 }
 

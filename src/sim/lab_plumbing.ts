@@ -9,10 +9,19 @@ import type { LabPlumbing, NodeNetwork, NodeSpec } from "./plumbing.ts";
 import type { LabFactory } from "./sim.ts";
 
 /** Sweeps labs left by dead simulators, then returns a factory for this run's lab. */
-export function labFactory(options: { prefix: string; stateRoot: string; logger?: Logger }): LabFactory {
+export function labFactory(
+  options: { prefix: string; stateRoot: string; logger?: Logger },
+): LabFactory {
   Lab.sweepStale(options.prefix, { runDir: options.stateRoot, logger: options.logger });
   return (labId, logger) =>
-    new NamespaceLab(Lab.create({ prefix: options.prefix, id: labId, stateDir: `${options.stateRoot}/${labId}`, logger }));
+    new NamespaceLab(
+      Lab.create({
+        prefix: options.prefix,
+        id: labId,
+        stateDir: `${options.stateRoot}/${labId}`,
+        logger,
+      }),
+    );
 }
 
 class NamespaceLab implements LabPlumbing {
@@ -46,15 +55,27 @@ class NamespaceLab implements LabPlumbing {
   }
 
   attach(nodeKey: string, options: { deviceIndex: number; mac: string; gateway: string }): void {
-    this.#lab.attach(this.#node(nodeKey), { deviceIndex: options.deviceIndex, mac: options.mac, gateway: options.gateway });
+    this.#lab.attach(this.#node(nodeKey), {
+      deviceIndex: options.deviceIndex,
+      mac: options.mac,
+      gateway: options.gateway,
+    });
   }
 
   detach(nodeKey: string, deviceIndex: number): void {
     this.#lab.detach(this.#node(nodeKey), deviceIndex);
   }
 
-  route(nodeKey: string, deviceIndex: number, cidr: string, eni: { eniPrimaryIp: string; mac: string }): void {
-    this.#lab.route(this.#node(nodeKey), deviceIndex, cidr, { eniPrimaryIp: eni.eniPrimaryIp, mac: eni.mac });
+  route(
+    nodeKey: string,
+    deviceIndex: number,
+    cidr: string,
+    eni: { eniPrimaryIp: string; mac: string },
+  ): void {
+    this.#lab.route(this.#node(nodeKey), deviceIndex, cidr, {
+      eniPrimaryIp: eni.eniPrimaryIp,
+      mac: eni.mac,
+    });
   }
 
   unroute(nodeKey: string, deviceIndex: number, cidr: string): void {

@@ -68,6 +68,16 @@ export async function main(args: string[]): Promise<number> {
   const onSignal = (name: string) => () => stop.resolve(name);
   const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  // A crash must not leave namespaces behind: stop cleanly instead of dying mid-flight.
+  const onCrash = (e: Event) => {
+    e.preventDefault();
+    const error = e instanceof ErrorEvent ? e.error : (e as PromiseRejectionEvent).reason;
+    logger.error("simulator crashed; tearing down", { error });
+    stop.resolve("crash");
+  };
+  globalThis.addEventListener("error", onCrash);
+  globalThis.addEventListener("unhandledrejection", onCrash);
+  let reason = "";
   try {
     logger.info("simulator ready", {
       labId: sim.labId,
@@ -75,10 +85,12 @@ export async function main(args: string[]): Promise<number> {
       startupMs: Math.round(performance.now() - started),
     });
     console.log(JSON.stringify(sim.readyInfo()));
-    const signal = await stop.promise;
-    logger.info("stopping", { signal });
+    reason = await stop.promise;
+    logger.info("stopping", { reason });
   } finally {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    globalThis.removeEventListener("error", onCrash);
+    globalThis.removeEventListener("unhandledrejection", onCrash);
     await sim.close();
     if (stateRoot !== cli.stateRoot) {
       await Deno.remove(stateRoot, { recursive: true }).catch(() => {});

@@ -7,6 +7,10 @@ import { Rng } from "../../src/sim/rand.ts";
 import { type Fixture, vpcFixture } from "./sim_fixture.ts";
 import { parseXml, type XmlElement } from "./sim_xml.ts";
 
+/** A SigV4 Authorization header (signatures are not verified; scope is). */
+export const SIGNED =
+  "AWS4-HMAC-SHA256 Credential=tsim/20260101/us-west-2/ec2/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+
 export interface HandlerFixture extends Fixture {
   faults: Faults;
   counters: Counters;
@@ -27,6 +31,7 @@ export function handlerFixture(
     const eni = fixture.vpc.eni(i.primaryEniId);
     plumbing.addNode({
       nodeKey: i.nodeKey,
+      name: i.privateDnsName,
       mac: eni.mac,
       primaryIp: i.privateIp,
       prefixLen: 20,
@@ -41,7 +46,8 @@ export function handlerFixture(
     plumbing,
     async call(params) {
       const body = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]));
-      const res = await handler(new Request("http://sim.test/", { method: "POST", body }));
+      const headers = { authorization: SIGNED };
+      const res = await handler(new Request("http://sim.test/", { method: "POST", body, headers }));
       const xml = await res.text();
       return { status: res.status, xml, doc: parseXml(xml) };
     },

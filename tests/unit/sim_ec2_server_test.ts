@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { defaultFaultConfig } from "../../src/sim/faults.ts";
-import { handlerFixture } from "../lab/sim_handler.ts";
-import { find } from "../lab/sim_xml.ts";
+import { ec2Handler } from "../../src/sim/ec2_server.ts";
+import { handlerFixture, SIGNED } from "../lab/sim_handler.ts";
+import { find, parseXml } from "../lab/sim_xml.ts";
 
 Deno.test("an unknown action answers EC2's InvalidAction error envelope with HTTP 400", async () => {
   const f = handlerFixture();
@@ -226,4 +227,45 @@ Deno.test("CreateNetworkInterface with a ClientToken is idempotent", async () =>
     find(b.doc, "networkInterface", "networkInterfaceId")?.text,
   );
   assert.equal(f.vpc.enis.size, 2);
+});
+
+Deno.test("IPv6 requests are refused with a clear error: the simulated VPC has no IPv6", async () => {
+  const f = handlerFixture();
+  const res = await f.call({
+    Action: "CreateNetworkInterface",
+    SubnetId: f.subnet.id,
+    Ipv6AddressCount: 1,
+  });
+  assert.equal(res.status, 400);
+  assert.match(find(res.doc, "Errors", "Error", "Message")!.text, /IPv6 is not simulated/);
+  const v6 = await f.call({
+    Action: "AssignIpv6Addresses",
+    NetworkInterfaceId: f.instances[0]!.primaryEniId,
+  });
+  assert.equal(find(v6.doc, "Errors", "Error", "Code")?.text, "InvalidAction");
+});
+
+Deno.test("unsigned requests and requests signed for another region are refused (401)", async () => {
+  const f = handlerFixture();
+  const handler = ec2Handler({
+    vpc: f.vpc,
+    faults: f.faults,
+    counters: f.counters,
+    plumbing: f.plumbing,
+  });
+  const send = async (headers: Record<string, string>) => {
+    const res = await handler(
+      new Request("http://sim.test/", { method: "POST", body: "Action=DescribeSubnets", headers }),
+    );
+    return {
+      status: res.status,
+      code: find(parseXml(await res.text()), "Errors", "Error", "Code")?.text,
+    };
+  };
+  assert.deepEqual(await send({}), { status: 401, code: "MissingAuthenticationToken" });
+  assert.deepEqual(await send({ authorization: SIGNED.replace("us-west-2", "us-east-1") }), {
+    status: 401,
+    code: "AuthFailure",
+  });
+  assert.deepEqual(await send({ authorization: SIGNED }), { status: 200, code: undefined });
 });
