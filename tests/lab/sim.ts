@@ -2,6 +2,7 @@
  * Starts `build/bin/ipamd sim` (the VPC simulator and its lab) for a test, reads its ready line
  * (SIM_CONTRACT.md §2) and stops it again, checking that it removed its namespaces.
  */
+import type { NodeInfo, ReadyInfo } from "../../src/sim/sim.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { adoptNetns, forgetNetns, type Netns, netnsExists } from "./namespaces.ts";
 import { recordLabPrefix, trackChild, untrackChild } from "./owner.ts";
@@ -10,46 +11,10 @@ import { startProcessLog } from "./process_log.ts";
 import { SimControl } from "./sim_control.ts";
 import { terminate } from "./terminate.ts";
 
-export interface SimSubnet {
-  subnetId: string;
-  cidr: string;
-  gateway: string;
-  tags: Record<string, string>;
-}
-
-export interface SimNodeInfo {
-  name: string;
-  netns: string;
-  netnsPath: string;
-  instanceId: string;
-  instanceType: string;
-  primaryIp: string;
-  primaryEniId: string;
-  primaryMac: string;
-  stateDir: string;
-  /** The node's IMDS on host loopback (the lab's is 169.254.169.254 inside the router). */
-  imdsEndpoint?: string;
-  /** What ipamd needs in this node: endpoints, node name, socket and file paths. */
-  env: Record<string, string>;
-}
-
-export interface SimReady {
-  ready: true;
-  labId: string;
-  /** Seed of ids, MACs, addresses and faults: pass `--seed` to repeat a run. */
-  seed?: number;
-  region: string;
-  availabilityZone: string;
-  /** On host loopback, for tests and the AWS CLI. */
-  ec2Endpoint: string;
-  controlEndpoint: string;
-  vpcId: string;
-  vpcCidr: string;
-  subnets: SimSubnet[];
-  /** null with --no-lab. */
-  router: { netns: string; netnsPath: string; internetAddress: string } | null;
-  nodes: SimNodeInfo[];
-}
+/** The ready line (SIM_CONTRACT.md §2), typed where the simulator defines it. */
+export type SimReady = ReadyInfo;
+export type SimNodeInfo = NodeInfo;
+export type SimSubnet = ReadyInfo["subnets"][number];
 
 /** A node of the lab: an EC2 instance whose namespace tests may run commands in. */
 export interface LabNode {
