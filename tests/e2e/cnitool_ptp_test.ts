@@ -3,7 +3,7 @@
  * proves the harness that later drives aws-cni the same way.
  */
 import assert from "node:assert/strict";
-import { CniDriver, type CniResult, writeConflist } from "../lab/cnitool.ts";
+import { CniDriver, CniError, type CniResult, writeConflist } from "../lab/cnitool.ts";
 import { nsExec } from "../lab/namespaces.ts";
 import { netnsState } from "../lab/netns_state.ts";
 import { hostLocalLeases, ptpHostLocalConflist } from "../lab/reference_plugins.ts";
@@ -53,4 +53,35 @@ Deno.test("cnitool ADD gives two ptp pods addresses that ping each other; CHECK 
   assert.deepEqual(await hostLocalLeases(`${dir}/ipam`, "thar-ptp"), []);
   const podLinks = (await netnsState(podA)).links;
   assert.deepEqual(podLinks, ["lo"]);
+});
+
+Deno.test("a failed ADD surfaces as CniError with the plugin's code and message; VERSION lists versions", async () => {
+  await using scope = testScope("thar");
+  const dir = await scope.tempDir("ptp");
+  const node = createLab({ prefix: "thar", cleanup: scope.cleanup }).nodes[0]!.netns;
+  const podA = await scope.netns("pa");
+  const podB = await scope.netns("pb");
+  // A /30 leaves host-local one address after the gateway.
+  const conflist = ptpHostLocalConflist({
+    name: "thar-full",
+    subnet: "10.250.10.0/30",
+    dataDir: `${dir}/ipam`,
+  });
+  const cni = new CniDriver(node, {
+    conflistFile: await writeConflist(dir, conflist),
+    cacheDir: `${dir}/cache`,
+  });
+  assert.ok((await cni.version("ptp")).includes("1.0.0"));
+
+  await cni.add(podA, "thar-a");
+  const error = await cni.add(podB, "thar-b").catch((e) => e);
+
+  assert.ok(error instanceof CniError, String(error));
+  assert.equal(error.op, "ADD");
+  assert.equal(error.containerId, "thar-b");
+  assert.ok(error.code > 0);
+  assert.match(error.message, /no IP addresses available/);
+  await cni.del(podB, "thar-b"); // what a runtime does after a failed ADD
+  await cni.del(podA, "thar-a");
+  assert.deepEqual(await hostLocalLeases(`${dir}/ipam`, "thar-full"), []);
 });
