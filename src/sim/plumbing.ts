@@ -80,17 +80,11 @@ export class RecordingPlumbing implements LabPlumbing {
   readonly devices = new Map<string, Map<number, string>>();
   /** nodeKey -> "dev|cidr" */
   readonly routes = new Map<string, Set<string>>();
-  #prefix: string;
-
-  constructor(prefix = "nolab") {
-    this.#prefix = prefix;
-  }
-
   addNode(spec: NodeSpec): NodeNetwork {
     this.calls.push({ op: "addNode", nodeKey: spec.nodeKey, args: spec });
     this.devices.set(spec.nodeKey, new Map([[0, spec.mac]]));
     this.routes.set(spec.nodeKey, new Set([`0|${spec.primaryIp}/32`]));
-    return { netns: `${this.#prefix}-${spec.nodeKey}`, netnsPath: "" };
+    return { netns: "", netnsPath: "" }; // no namespace exists: say so
   }
 
   attach(nodeKey: string, options: { deviceIndex: number; mac: string; gateway: string }): void {

@@ -129,10 +129,14 @@ export class Sim {
     if (!type) throw new RangeError(`unknown instance type "${options.instanceType}"`);
     const labId = newLabId();
     const logger = options.logger ?? silentLogger;
-    const plumbing = options.lab
-      ? options.lab(labId, logger)
-      : new RecordingPlumbing(`${options.prefix}-${labId}`);
-    const sim = new Sim(options, labId, plumbing);
+    const plumbing = options.lab ? options.lab(labId, logger) : new RecordingPlumbing();
+    let sim: Sim;
+    try {
+      sim = new Sim(options, labId, plumbing);
+    } catch (e) {
+      plumbing.destroy();
+      throw e;
+    }
     try {
       await sim.#build();
       return sim;
@@ -202,14 +206,20 @@ export class Sim {
       : undefined;
     const instance = this.vpc.addInstance({ type, subnetId: subnet.id, nodeKey, primaryIp });
     const eni = this.vpc.eni(instance.primaryEniId);
-    const network = this.plumbing.addNode({
-      nodeKey,
-      name: instance.privateDnsName,
-      mac: eni.mac,
-      primaryIp: instance.privateIp,
-      prefixLen: subnet.allocator.cidr.prefixLen,
-      gateway: subnet.allocator.gateway,
-    });
+    let network;
+    try {
+      network = this.plumbing.addNode({
+        nodeKey,
+        name: instance.privateDnsName,
+        mac: eni.mac,
+        primaryIp: instance.privateIp,
+        prefixLen: subnet.allocator.cidr.prefixLen,
+        gateway: subnet.allocator.gateway,
+      });
+    } catch (e) {
+      this.vpc.removeInstance(instance.id); // no node, no instance
+      throw e;
+    }
     const stateDir = `${this.stateDir}/${nodeKey}`;
     for (const dir of ["opt/cni/bin", "etc/cni/net.d"]) {
       await Deno.mkdir(`${stateDir}/${dir}`, { recursive: true });

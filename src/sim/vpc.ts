@@ -255,6 +255,16 @@ export class Vpc {
     return instance;
   }
 
+  /** Takes back an instance whose node could not be built (its ENIs and their addresses). */
+  removeInstance(id: string): void {
+    for (const eni of this.enisOf(id)) {
+      const allocator = this.subnet(eni.subnetId).allocator;
+      for (const a of [eni.primaryIp, ...eni.secondaryIps, ...eni.prefixes]) allocator.release(a);
+      this.enis.delete(eni.id);
+    }
+    this.instances.delete(id);
+  }
+
   subnet(id: string): Subnet {
     checkIdFormat(id, "subnet", "InvalidSubnetID.Malformed");
     const s = this.subnets.get(id);

@@ -281,6 +281,34 @@ Deno.test({
       ]);
       assert.equal(ipv4Prefix.stdout, prefix);
 
+      // The AWS SDK in the node with nothing but the node's env: EC2 at 198.51.100.10 in the
+      // router, instance-profile credentials from IMDS (no static keys anywhere).
+      const env = Object.entries(node.env).map(([k, v]) => `${k}=${v}`);
+      const sdk = run("ip", [
+        "netns",
+        "exec",
+        node.netns,
+        "env",
+        "-i",
+        `PATH=${Deno.env.get("PATH")}`,
+        ...(Deno.env.get("DENO_DIR")
+          ? [`DENO_DIR=${Deno.env.get("DENO_DIR")}`]
+          : [`HOME=${Deno.env.get("HOME") ?? "/root"}`]),
+        "AWS_SHARED_CREDENTIALS_FILE=/nonexistent/tsim",
+        "AWS_CONFIG_FILE=/nonexistent/tsim",
+        ...env,
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--cached-only",
+        "--quiet",
+        "--config",
+        new URL("../../deno.json", import.meta.url).pathname,
+        new URL("../lab/sim_node_sdk.ts", import.meta.url).pathname,
+      ]);
+      assert.equal(sdk.code, 0, sdk.stderr);
+      assert.deepEqual(JSON.parse(sdk.stdout), { reservations: 1, accessKeyPrefix: "ASIA" });
+
       const code = await sim.stop();
       stopped = true;
       assert.equal(code, 0);
