@@ -1,5 +1,7 @@
+import { bindLazily } from "./dl.ts";
+
 /**
- * libc symbols (glibc 2.36, Debian 12), loaded on first use. Symbol table only: the safe
+ * libc symbols (glibc 2.36, Debian 12), bound on first use. Symbol table only: the safe
  * wrappers live in netns.ts and sysctl.ts. `open` is declared without its variadic mode
  * argument; files are created with `mknod`, which is not variadic.
  */
@@ -24,10 +26,14 @@ export const libcSymbols = {
   strerrorname_np: { parameters: ["i32"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-let lib: Deno.DynamicLibrary<typeof libcSymbols> | undefined;
+let lib: Deno.DynamicLibrary<typeof libcSymbols>["symbols"] | undefined;
 
-/** The libc symbols; the library is opened on the first call. */
+/** The libc symbols, each bound on first use (see dl.ts). */
 export function libc(): Deno.DynamicLibrary<typeof libcSymbols>["symbols"] {
-  lib ??= Deno.dlopen("libc.so.6", libcSymbols);
-  return lib.symbols;
+  if (!lib) {
+    lib = bindLazily("libc.so.6", libcSymbols);
+    // Bound now: binding it (dlopen) right after a failed call could overwrite that errno.
+    void lib.__errno_location;
+  }
+  return lib;
 }

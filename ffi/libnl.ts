@@ -1,10 +1,12 @@
 /**
- * libnl-3 and libnl-route-3 symbols (Debian libnl 3.7.0), each library loaded on first use so
- * that programs which never touch netlink pay nothing at start-up. Symbol tables only: the
+ * libnl-3 and libnl-route-3 symbols (Debian libnl 3.7.0), bound on first use so that programs
+ * pay only for the symbols they call (see dl.ts). Symbol tables only: the
  * safe API is in netlink.ts and the files it delegates to. No symbol is `nonblocking`: netlink
  * sockets are bound to the namespace of the thread that opened them, and only the main thread
  * is ever switched.
  */
+
+import { bindLazily } from "./dl.ts";
 
 const p = "pointer" as const;
 
@@ -13,7 +15,6 @@ export const nlSymbols = {
   nl_socket_free: { parameters: [p], result: "void" },
   nl_connect: { parameters: [p, "i32"], result: "i32" },
   nl_socket_get_cb: { parameters: [p], result: p },
-  nl_socket_set_buffer_size: { parameters: [p, "i32", "i32"], result: "i32" },
   nl_cb_err: { parameters: [p, "i32", "function", p], result: "i32" },
   nl_cb_put: { parameters: [p], result: "void" },
   nl_cb_clone: { parameters: [p], result: p },
@@ -141,17 +142,28 @@ export const routeSymbols = {
   rtnl_neigh_set_state: { parameters: [p, "i32"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-let core: Deno.DynamicLibrary<typeof nlSymbols> | undefined;
-let route: Deno.DynamicLibrary<typeof routeSymbols> | undefined;
+let core: Deno.DynamicLibrary<typeof nlSymbols>["symbols"] | undefined;
+let route: Deno.DynamicLibrary<typeof routeSymbols>["symbols"] | undefined;
 
-/** libnl-3 (sockets, caches, addresses); opened on the first call. */
+/** libnl-3 (sockets, messages, addresses); each symbol bound on first use (dl.ts). */
 export function nl(): Deno.DynamicLibrary<typeof nlSymbols>["symbols"] {
-  core ??= Deno.dlopen("libnl-3.so.200", nlSymbols);
-  return core.symbols;
+  return core ??= bindLazily("libnl-3.so.200", nlSymbols);
 }
 
-/** libnl-route-3 (links, addresses, routes, rules, neighbours); opened on the first call. */
+/** libnl-route-3 (links, addresses, routes, rules, neighbours); bound like nl(). */
 export function rtnl(): Deno.DynamicLibrary<typeof routeSymbols>["symbols"] {
-  route ??= Deno.dlopen("libnl-route-3.so.200", routeSymbols);
-  return route.symbols;
+  return route ??= bindLazily("libnl-route-3.so.200", routeSymbols);
+}
+
+let routeLoaded = false;
+
+/**
+ * Maps libnl-route into the process without binding a symbol. Its load-time constructors
+ * register the cache operations that nl_msg_parse needs: before that, every message of a dump
+ * is dropped silently (a fresh process listing links saw none).
+ */
+export function loadRouteLibrary(): void {
+  if (routeLoaded) return;
+  Deno.dlopen("libnl-route-3.so.200", {});
+  routeLoaded = true;
 }

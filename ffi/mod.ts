@@ -19,6 +19,7 @@ export {
   startNetnsId,
   withNetns,
 } from "./netns.ts";
+export { processStartTime } from "./proc.ts";
 export type { Route, RouteSpec } from "./routes.ts";
 export type { Rule, RuleSpec } from "./rules.ts";
 export { readSysctl, writeSysctl } from "./sysctl.ts";

@@ -114,8 +114,8 @@ export function withNetns<T>(netnsPath: string, fn: () => T): T {
       depth--;
       switchBack(home, netnsPath);
     }
-    if (result instanceof Promise) {
-      result.catch(() => {}); // the TypeError below is the error to report
+    if (typeof (result as { then?: unknown } | null)?.then === "function") {
+      Promise.resolve(result).catch(() => {}); // the TypeError below is the error to report
       throw new TypeError(
         `withNetns ${netnsPath}: the callback returned a Promise; it must be synchronous`,
       );
@@ -211,9 +211,12 @@ export function deleteNetns(name: string): void {
   const path = netnsPath(name);
   const c = libc();
   const file = cstr(path);
-  if (c.umount2(file, MNT_DETACH) !== 0) {
+  // Unmount until nothing is mounted there (a bind mount may be stacked on another).
+  for (let mounts = 0; mounts < 8; mounts++) {
+    if (c.umount2(file, MNT_DETACH) === 0) continue;
     const e = lastErrno();
     if (e !== errno.EINVAL && e !== errno.ENOENT) throw sysError(`deleteNetns ${name}: umount`, e);
+    break;
   }
   if (c.unlink(file) !== 0) {
     const e = lastErrno();

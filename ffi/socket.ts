@@ -6,7 +6,7 @@
 
 import type { Pointer } from "./addr.ts";
 import { check, noteKernelErrno } from "./errors.ts";
-import { nl } from "./libnl.ts";
+import { loadRouteLibrary, nl } from "./libnl.ts";
 
 const NETLINK_ROUTE = 0;
 const NL_CB_CUSTOM = 3;
@@ -98,6 +98,7 @@ export function dump<T>(
   convert: (obj: Pointer) => T | undefined,
 ): T[] {
   const n = nl();
+  loadRouteLibrary();
   const { type, header } = DUMP[kind];
   const request = new Uint8Array(header);
   request[0] = family;

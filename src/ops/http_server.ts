@@ -52,7 +52,7 @@ export async function serveWithRetry(options: ServeOptions): Promise<void> {
     try {
       if (bind.transport === "unix") {
         try {
-          Deno.removeSync(bind.path);
+          await Deno.remove(bind.path);
         } catch {
           // not there: fine
         }
@@ -86,7 +86,7 @@ export async function serveWithRetry(options: ServeOptions): Promise<void> {
 
 function withTimeout(handler: Handler, ms: number): Handler {
   return async (request) => {
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<Response>((resolve) => {
       timer = setTimeout(() => resolve(new Response("timeout\n", { status: 503 })), ms);
     });

@@ -132,3 +132,26 @@ Deno.test("a closed Netlink refuses further calls", () => {
   assert.ok(nl.closed);
   assert.throws(() => nl.links(), /closed/);
 });
+
+Deno.test("links() and rules() see the kernel's objects when a dump is a fresh process's first call", async () => {
+  using s = scratchNetns(1);
+  // A new process whose very first netlink operation is a dump: libnl-route must be mapped
+  // before the dump is parsed, or every message is dropped and the lists come back empty.
+  const script = `import { Netlink } from "${new URL("../../ffi/mod.ts", import.meta.url).href}";
+const nl = Netlink.open();
+console.log(JSON.stringify({ links: nl.links().map((l) => l.name), rules: nl.rules().length }));`;
+  const out = await new Deno.Command("ip", {
+    args: ["netns", "exec", s.names[0]!, Deno.execPath(), "run", "-A", "--no-config", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = out.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const { stdout, stderr, success } = await out.output();
+  assert.ok(success, new TextDecoder().decode(stderr));
+  const seen = JSON.parse(new TextDecoder().decode(stdout));
+  assert.deepEqual(seen.links, ["lo"]);
+  assert.ok(seen.rules >= 3, `expected the default rules, saw ${seen.rules}`);
+});

@@ -58,6 +58,7 @@ Deno.test("withNetns() refuses asynchronous callbacks and still switches back", 
   const home = netnsId();
   assert.throws(() => withNetns(path, async () => {}), TypeError);
   assert.throws(() => withNetns(path, () => Promise.resolve(1)), TypeError);
+  assert.throws(() => withNetns(path, () => ({ then: () => {} })), TypeError);
   assert.equal(netnsId(), home);
   assert.equal(childNetns(), home);
   assert.throws(() => withNetns("/var/run/netns/tffi-does-not-exist", () => 1), isNotFound);
@@ -87,8 +88,11 @@ Deno.test("createNetns()/deleteNetns() behave like `ip netns add/del`", () => {
     assert.notEqual(netnsId(path), startNetnsId());
     assert.equal(netnsId(), startNetnsId());
     assert.throws(() => createNetns(name), (e: unknown) => isExists(e));
+    // A second bind mount stacked on the first (as `ip netns attach` could leave) goes too.
+    run("mount", ["--bind", path, path]);
     deleteNetns(name);
     assert.throws(() => Deno.statSync(path), Deno.errors.NotFound);
+    assert.ok(!Deno.readTextFileSync("/proc/mounts").includes(path));
     deleteNetns(name);
     assert.throws(() => createNetns("bad/name"), TypeError);
     assert.throws(() => netnsId("/etc/hostname"));
