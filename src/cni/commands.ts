@@ -7,6 +7,7 @@ import { type CallParams, IpamdUnreachableError } from "../rpc/client.ts";
 import { type Allocation, type MethodName, type ResultOf, RpcError } from "../rpc/protocol.ts";
 import { CheckFailedError, CniCode, CniError, ConfigError, NetnsNotFoundError } from "./errors.ts";
 import { containerIfName, dummyInterfaceName, hostVethName } from "./names.ts";
+import { type Bookkeeping, bookkeeping } from "./prev_result.ts";
 import type { PodInterfaceSpec, TeardownSpec, WiredInterface } from "./pod_network.ts";
 import { type CniResult, type NetConf, parsePrevResult, type PodArgs } from "./types.ts";
 
@@ -209,7 +210,7 @@ async function addResult(
 export async function cmdDel(a: CmdArgs, deps: CommandDeps): Promise<void> {
   const log = deps.logger;
   const prev = a.conf.prevResult === undefined ? undefined : parsePrevResult(a.conf.prevResult);
-  const book = prev ? await bookkeeping(a, prev, log) : undefined;
+  const book = prev ? await bookkeeping({ ...a, pod: podOf(a) }, prev, log) : undefined;
   if (book?.kind === "branch") {
     // Branch-ENI pods: their address belongs to the VPC resource controller, not ipamd.
     if (a.netns === "") return;
@@ -257,77 +258,6 @@ export async function cmdDel(a: CmdArgs, deps: CommandDeps): Promise<void> {
   });
 }
 
-interface PodEntry {
-  hostVeth?: string;
-  containerIf: string;
-  ip: string;
-  routeTableId: number;
-}
-
-type Bookkeeping =
-  | { kind: "branch"; vlanId: number; ip: string }
-  | { kind: "regular"; entries: PodEntry[] };
-
-/**
- * Reads upstream's bookkeeping out of a prevResult (§4.5). Anything unreadable is logged and
- * ignored: DEL then relies on ipamd alone.
- */
-async function bookkeeping(
-  a: CmdArgs,
-  prev: CniResult,
-  log: Logger,
-): Promise<Bookkeeping | undefined> {
-  const interfaces = prev.interfaces ?? [];
-  const dummyName = await dummyInterfaceName(podOf(a));
-  // Pods added by upstream's plugin were named from the pod name alone.
-  const upstreamDummy = await dummyInterfaceName({
-    podNamespace: a.args.podNamespace,
-    podName: a.args.podName,
-  });
-  const dummy = interfaces.find((i) => i.name === dummyName || i.name === upstreamDummy);
-  if (!dummy) return undefined;
-  const vlanId = decimal(dummy.mac);
-  const device = decimal(dummy.sandbox);
-  if (vlanId === undefined) {
-    log.warn("prevResult: malformed VLAN id in the dummy interface; ignoring it", { dummy });
-    return undefined;
-  }
-  const ipOf = (ifIndex: number) => (prev.ips ?? []).filter((ip) => ip.interface === ifIndex);
-  if (vlanId !== 0) {
-    const contIndex = interfaces.findIndex((i) => i.name === a.ifName);
-    const ips = ipOf(contIndex);
-    if (contIndex < 0 || ips.length !== 1) {
-      log.warn("prevResult: branch pod without exactly one container address", { ips });
-      return undefined;
-    }
-    return { kind: "branch", vlanId, ip: ips[0]!.address.split("/")[0]! };
-  }
-  if (device === undefined) return undefined;
-  const defaultTable = device === 0 ? 254 : device + 1;
-  const entries: PodEntry[] = [];
-  const count = Math.floor((interfaces.length - 1) / 2);
-  for (let i = 0; i < count; i++) {
-    const name = containerIfName(a.ifName, i);
-    const contIndex = interfaces.findIndex((x) => x.name === name);
-    const ips = ipOf(contIndex);
-    if (contIndex < 0 || ips.length !== 1) continue;
-    const table = interfaces[contIndex]!.mac ? decimal(interfaces[contIndex]!.mac) : defaultTable;
-    if (table === undefined) return undefined;
-    const before = interfaces[contIndex - 1];
-    entries.push({
-      ...(before && !before.sandbox ? { hostVeth: before.name } : {}),
-      containerIf: name,
-      ip: ips[0]!.address.split("/")[0]!,
-      routeTableId: table,
-    });
-  }
-  return { kind: "regular", entries };
-}
-
-function decimal(v: string | undefined): number | undefined {
-  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
-}
-
 function teardownFromPrevResult(book: Bookkeeping | undefined, deps: CommandDeps): void {
   if (book?.kind !== "regular" || book.entries.length === 0) {
     deps.logger.warn("no usable prevResult: node routes and rules are left to ipamd's cleanup");
@@ -360,7 +290,7 @@ export async function cmdCheck(a: CmdArgs, deps: CommandDeps): Promise<void> {
     });
   }
   const prev = parsePrevResult(a.conf.prevResult);
-  const book = prev ? await bookkeeping(a, prev, deps.logger) : undefined;
+  const book = prev ? await bookkeeping({ ...a, pod: podOf(a) }, prev, deps.logger) : undefined;
   if (book?.kind !== "regular" || book.entries.length === 0) {
     throw new ConfigError("decode", "CHECK: prevResult is not a result of aws-cni's ADD", {
       field: "prevResult",
