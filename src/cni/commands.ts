@@ -47,6 +47,8 @@ export interface CmdArgs {
 }
 
 const REPLY_TIMEOUT_MS = 10_000;
+/** ipamd holds an ADD at most this long by its own setting (POD_IP_WAIT_SECONDS ≤ 120). */
+const MAX_IPAMD_WAIT_MS = 120_000;
 const STATUS_TIMEOUT_MS = 3_000;
 const GC_TIMEOUT_MS = 30_000;
 const RELEASE_TIMEOUT_MS = 3_000;
@@ -91,10 +93,10 @@ export async function cmdAdd(a: CmdArgs, deps: CommandDeps): Promise<CniResult> 
       podInfraContainerId: a.args.podInfraContainerId,
       podUid: a.args.podUid,
       netns: a.netns,
-      waitMs: a.conf.addWaitMs,
+      ...(a.conf.addWaitMs === undefined ? {} : { waitMs: a.conf.addWaitMs }),
       requiresMultiNICAttachment:
         a.conf.podAnnotations[MULTI_NIC_ANNOTATION] === "multi-nic-attachment",
-    }, { timeoutMs: a.conf.addWaitMs + REPLY_TIMEOUT_MS });
+    }, { timeoutMs: (a.conf.addWaitMs ?? MAX_IPAMD_WAIT_MS) + REPLY_TIMEOUT_MS });
   } catch (e) {
     // ipamd may have assigned an address before we gave up waiting: hand it back.
     if (e instanceof IpamdUnreachableError && e.reason === "timeout") await release(a, deps);

@@ -195,8 +195,11 @@ export interface NetConf {
   pluginLogLevel: Level;
   /** ipamd's socket (ours; lets lab nodes sharing one filesystem use separate daemons). */
   ipamdSocket: string;
-  /** How long ipamd may hold an ADD while it grows an empty pool (ours; 0 = fail at once). */
-  addWaitMs: number;
+  /**
+   * How long ipamd may hold an ADD while it grows an empty pool (ours; 0 = fail at once);
+   * undefined: ipamd's own POD_IP_WAIT_SECONDS.
+   */
+  addWaitMs?: number;
   podAnnotations: Record<string, string>;
   /** Raw prevResult, parsed by the command that needs it. */
   prevResult?: unknown;
@@ -255,7 +258,7 @@ export function parseNetConf(text: string): NetConf {
     ...logFile(raw.pluginLogFile),
     pluginLogLevel: parseLevel(stringOr(raw.pluginLogLevel, "info")) ?? "info",
     ipamdSocket: socketPath(raw.ipamdSocket),
-    addWaitMs: waitMs(raw.addWaitMs),
+    ...(raw.addWaitMs === undefined ? {} : { addWaitMs: waitMs(raw.addWaitMs) }),
     podAnnotations: annotations(raw.runtimeConfig),
     ...(raw.prevResult !== undefined ? { prevResult: raw.prevResult } : {}),
     ...validAttachments(raw),
@@ -349,7 +352,6 @@ function socketPath(v: unknown): string {
 }
 
 function waitMs(v: unknown): number {
-  if (v === undefined) return 0;
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > 600_000) {
     throw new ConfigError(
       "invalid",

@@ -106,6 +106,20 @@ export const VARIABLES = {
     doc: "How long an ADD may wait for the pool to grow when no address is free; " +
       "0 = fail at once like upstream.",
   }),
+  maxPods: custom<number | null>("MAX_PODS", {
+    type: "int",
+    default: null,
+    origin: "ours",
+    doc: "Pods this node runs at most (kubelet --max-pods); the pool never holds more addresses. " +
+      "Unset: the Node's status.capacity.pods when the API server is reachable, else " +
+      "ENIs × (IPv4 per ENI − 1) + 2 (secondary IPs) or 110 (prefix delegation).",
+    parse(raw) {
+      const value = parseGoAtoi(raw);
+      if (value === undefined || value < 1) throw new InvalidValue("a positive decimal integer");
+      return value;
+    },
+    render: (value) => (value === null ? "" : String(value)),
+  }),
   enableIpv4: bool("ENABLE_IPv4", {
     default: true,
     upstreamDefault: "false in code, true in the upstream manifest",
@@ -292,15 +306,16 @@ export const VARIABLES = {
     doc: "Timeout of each AWS API HTTP request.",
   }),
   ec2ApiQps: positiveNumber("EC2_API_QPS", {
-    default: 5,
+    default: 1,
     origin: "ours",
-    doc: "Sustained EC2 calls per second from this node (client-side token bucket).",
+    doc: "Sustained mutating EC2 calls per second from this node (client-side token bucket; " +
+      "Describe* calls get twice the rate and burst).",
   }),
   ec2ApiBurst: int("EC2_API_BURST", {
-    default: 15,
+    default: 10,
     min: 1,
     origin: "ours",
-    doc: "EC2 calls this node may make at once before EC2_API_QPS applies.",
+    doc: "Mutating EC2 calls this node may make back to back before EC2_API_QPS applies.",
   }),
   vpcCniVersion: text("VPC_CNI_VERSION", {
     default: "",

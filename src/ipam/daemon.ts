@@ -1,6 +1,262 @@
-// deno-lint-ignore-file no-console -- command-line output
-/** Placeholder until this command lands; it says so instead of pretending to work. */
-export function main(_args: string[]): Promise<number> {
-  console.error("ipamd: this command is not implemented yet");
-  return Promise.resolve(1);
+// deno-lint-ignore-file no-console -- configuration errors go to the terminal before logging exists
+/**
+ * `ipamd run`: the node daemon's lifecycle. The RPC socket opens first, so a pod scheduled
+ * while ipamd starts waits for it (bounded) instead of failing; then the node is initialised,
+ * the pool manager runs, and aws-cni plus its conflist are installed. SIGTERM/SIGINT stop
+ * allocation, let requests in flight finish, and exit 0; a crash or kill -9 at any point loses
+ * nothing, because every assignment is checkpointed before it is acknowledged.
+ */
+import { ConfigError, loadConfig, type LoadedConfig } from "../config.ts";
+import { ImdsClient } from "../aws/imds.ts";
+import { InstanceMetadata } from "../aws/imds_metadata.ts";
+import type { Ec2Client } from "../aws/ec2.ts";
+import { serveWithRetry } from "../ops/http_server.ts";
+import { introspectionHandler } from "../ops/introspection.ts";
+import { Logger } from "../ops/log.ts";
+import { Metrics } from "../ops/metrics.ts";
+import { RpcServer } from "../rpc/server.ts";
+import { VERSION } from "../version.ts";
+import { installPlugin } from "./install.ts";
+import { introspectionSource } from "./introspection_source.ts";
+import { cleanLeakedEnis } from "./leaked_enis.ts";
+import { PoolManager } from "./manager.ts";
+import { initNode, type NodeRuntime } from "./node_init.ts";
+import { reconcile } from "./reconcile.ts";
+import { mapIpamdError, rpcHandlers } from "./rpc_handlers.ts";
+
+const USAGE = `Usage: ipamd run [--help]
+
+Runs the node daemon. Configuration comes from the environment (upstream aws-node names);
+'ipamd config' shows the effective settings. The daemon serves aws-cni on IPAMD_SOCKET_PATH,
+introspection on INTROSPECTION_BIND_ADDRESS and metrics on METRICS_BIND_ADDRESS, and installs
+aws-cni and 10-aws.conflist into HOST_CNI_BIN_PATH / HOST_CNI_CONFDIR_PATH once it is ready.`;
+
+const LEAK_INTERVAL_MS = 60 * 60_000;
+const SHUTDOWN_DEADLINE_MS = 5_000;
+
+export async function main(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (args.length > 0) {
+    console.error(`ipamd run: unexpected argument "${args[0]}"\n${USAGE}`);
+    return 2;
+  }
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`ipamd: invalid configuration, not starting:\n${error.message}`);
+    return 1;
+  }
+  return await runDaemon(loaded);
+}
+
+export async function runDaemon(loaded: LoadedConfig): Promise<number> {
+  const { config } = loaded;
+  const logger = new Logger({
+    destination: config.logFile || "stderr",
+    level: config.logLevel,
+    fields: { component: "ipamd" },
+  });
+  for (const warning of loaded.warnings) logger.warn(warning);
+  logger.info("ipamd starting", { version: VERSION, pid: Deno.pid });
+  const metrics = new Metrics();
+  const started = performance.now();
+  const stop = new AbortController();
+  const onSignal = (signal: Deno.Signal) => () => {
+    logger.info("signal received; shutting down", { signal });
+    stop.abort();
+  };
+  const handlers = (["SIGTERM", "SIGINT"] as const).map((s) => [s, onSignal(s)] as const);
+  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+
+  const imds = new InstanceMetadata(
+    new ImdsClient({ ...(config.imdsEndpoint ? { endpoint: config.imdsEndpoint } : {}), logger }),
+  );
+  // The SDK takes ~0.4 s to load: start it now, in parallel with the IMDS reads.
+  const ec2 = config.imdsOnlyMode ? undefined : createEc2(loaded, { imds, logger, metrics });
+
+  const state: { current?: { node: NodeRuntime; manager: PoolManager } } = {};
+  const ready = Promise.withResolvers<{ node: NodeRuntime; manager: PoolManager }>();
+  ready.promise.catch(() => {});
+  const server = await RpcServer.listen(
+    config.socketPath,
+    rpcHandlers({ config, metrics, ready: ready.promise, current: () => state.current }),
+    { logger, mapError: mapIpamdError, maxWaitMs: 120_000, requestTimeoutMs: 130_000 },
+  );
+  const servers = startHttpServers(loaded, {
+    logger,
+    metrics,
+    signal: stop.signal,
+    current: () => state.current,
+  });
+
+  let node: NodeRuntime;
+  try {
+    node = await initNode({ config, logger, metrics, imds, ...(ec2 ? { ec2 } : {}) });
+  } catch (error) {
+    logger.error("node initialisation failed; exiting", { error });
+    metrics.startupSeconds.labels("false", "false", "node_init").observe(seconds(started));
+    ready.reject(error);
+    await server.close({ deadlineMs: 1000 });
+    stop.abort();
+    await servers;
+    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    return 1;
+  }
+  const manager: PoolManager = new PoolManager({
+    ds: node.ds,
+    ...(node.ops ? { ops: node.ops } : {}),
+    config,
+    settings: node.settings,
+    logger,
+    metrics,
+    adoptEni: node.adoptEni,
+    forgetEni: node.forgetEni,
+    reconcile: async () => {
+      await reconcile({ node, released: manager.released, logger, metrics });
+    },
+  });
+  state.current = { node, manager };
+  ready.resolve(state.current);
+  metrics.startupSeconds.labels("true", "false", "").observe(seconds(started));
+  logger.info("ipamd ready", { ms: Math.round(performance.now() - started) });
+
+  const loop = manager.run(stop.signal);
+  installPlugin(config, { logger }).catch((error) =>
+    logger.error("cannot install aws-cni and its conflist; pods cannot start on this node", {
+      error,
+    })
+  );
+  const leaks = node.ec2 && config.leakedEniCleanup
+    ? leakLoop({ node, ec2: node.ec2, loaded, logger, signal: stop.signal })
+    : Promise.resolve();
+
+  await new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve()));
+  manager.terminate();
+  await server.close({ deadlineMs: SHUTDOWN_DEADLINE_MS });
+  await Promise.allSettled([loop, leaks, servers]);
+  node.nl.close();
+  node.ec2?.close();
+  for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+  logger.info("ipamd stopped");
+  return 0;
+}
+
+async function createEc2(
+  loaded: LoadedConfig,
+  context: { imds: InstanceMetadata; logger: Logger; metrics: Metrics },
+): Promise<Ec2Client> {
+  const { config } = loaded;
+  const [{ Ec2Client }, region] = await Promise.all([
+    import("../aws/ec2.ts"),
+    context.imds.region(),
+  ]);
+  const { metrics } = context;
+  return new Ec2Client({
+    region,
+    ...(config.ec2Endpoint ? { endpoint: config.ec2Endpoint } : {}),
+    timeoutMs: config.httpTimeoutSeconds * 1000,
+    rateLimit: {
+      mutating: { ratePerSecond: config.ec2ApiQps, burst: config.ec2ApiBurst },
+      describe: { ratePerSecond: config.ec2ApiQps * 2, burst: config.ec2ApiBurst * 2 },
+    },
+    ...(config.vpcCniVersion ? { vpcCniVersion: config.vpcCniVersion } : {}),
+    logger: context.logger,
+    onCall: (event) => {
+      metrics.ec2ApiRequests.labels(event.action).inc();
+      const error = event.ok ? "" : event.code ?? "unknown";
+      metrics.awsApiLatencyMs.labels(event.action, String(!event.ok), String(event.status ?? ""))
+        .observe(event.ms);
+      metrics.ec2Latency.labels(event.action, event.ok ? "ok" : error).observe(event.ms / 1000);
+      if (!event.ok) {
+        metrics.ec2ApiErrors.labels(event.action).inc();
+        metrics.awsApiErrors.labels(event.action, error).inc();
+      }
+    },
+  });
+}
+
+function startHttpServers(
+  loaded: LoadedConfig,
+  context: {
+    logger: Logger;
+    metrics: Metrics;
+    signal: AbortSignal;
+    current: () => { node: NodeRuntime; manager: PoolManager } | undefined;
+  },
+): Promise<unknown> {
+  const { config } = loaded;
+  const { logger, metrics, signal } = context;
+  const tasks: Promise<void>[] = [];
+  if (!config.disableMetrics) {
+    tasks.push(serveWithRetry({
+      name: "metrics",
+      address: config.metricsBindAddress,
+      logger,
+      signal,
+      handler: async (request) => {
+        if (new URL(request.url).pathname !== "/metrics") {
+          return new Response("see /metrics\n", { status: 404 });
+        }
+        return new Response(await metrics.render(), {
+          headers: { "content-type": metrics.contentType },
+        });
+      },
+    }));
+  }
+  if (!config.disableIntrospection) {
+    tasks.push(serveWithRetry({
+      name: "introspection",
+      address: config.introspectionBindAddress,
+      logger,
+      signal,
+      handler: introspectionHandler(introspectionSource(loaded, context.current), logger),
+    }));
+  }
+  return Promise.allSettled(tasks);
+}
+
+async function leakLoop(
+  context: {
+    node: NodeRuntime;
+    ec2: Ec2Client;
+    loaded: LoadedConfig;
+    logger: Logger;
+    signal: AbortSignal;
+  },
+): Promise<void> {
+  const { node, ec2, loaded, logger, signal } = context;
+  // A random first delay, so a fleet of nodes started together does not sweep together.
+  let delay = Math.random() * 300_000;
+  while (!signal.aborted) {
+    await sleep(delay, signal);
+    if (signal.aborted) return;
+    await cleanLeakedEnis({
+      ec2,
+      config: loaded.config,
+      instanceId: node.identity.instanceId,
+      vpcId: node.vpcId,
+      logger,
+    }).catch((error) => logger.warn("leaked-ENI clean-up failed", { error }));
+    delay = LEAK_INTERVAL_MS;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
+function seconds(since: number): number {
+  return (performance.now() - since) / 1000;
 }

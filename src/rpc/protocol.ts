@@ -124,6 +124,10 @@ export interface StatusResult {
   maxENIs: number;
   /** Can the pool still grow (ENI slots, IP slots, no provisioning block)? */
   canGrow: boolean;
+  /** Why the pool is where it is, or why it cannot grow (one line, for people). */
+  reason?: string;
+  /** ADDs waiting for the pool to grow right now. */
+  waitingAdds?: number;
 }
 
 export interface ParamsOf {

@@ -151,7 +151,7 @@ Deno.test("parseNetConf() reads upstream's fields with upstream's defaults", () 
   assert.equal(conf.pluginLogLevel, "debug");
   assert.equal(conf.pluginLogFile, "/tmp/x/plugin.log");
   assert.equal(conf.ipamdSocket, "/var/run/aws-node/ipamd.sock");
-  assert.equal(conf.addWaitMs, 0);
+  assert.equal(conf.addWaitMs, undefined, "unset: ipamd applies its own POD_IP_WAIT_SECONDS");
   assert.deepEqual(conf.podAnnotations, { "k8s.amazonaws.com/nicConfig": "x" });
   const minimal = parseNetConf('{"name":"n"}');
   assert.equal(minimal.cniVersion, "0.1.0", "no cniVersion means 0.1.0, like libcni");
