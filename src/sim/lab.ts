@@ -294,6 +294,8 @@ export class Lab implements Disposable {
     nl.setUp("eth0");
     nl.addAddress("eth0", `${spec.primaryIp}/${spec.prefixLen}`);
     nl.addRoute({ dst: "default", gateway: spec.gateway, link: "eth0" });
+    // A Kubernetes node image forwards packets (kubelet requires it; the EKS AMI sets it).
+    withNetns(path, () => writeSysctl("net.ipv4.ip_forward", "1"));
     this.#routeEniPrimary(router, k, 0, spec.primaryIp, spec.mac);
     this.#logger.info("lab: node ready", { node: spec.name, netns: name, ip: spec.primaryIp });
     return info;
