@@ -204,6 +204,7 @@ export class ImdsClient {
         attempt,
         status: last.kind === "response" ? last.status : undefined,
         timedOut: last.kind === "failure" ? last.timedOut : undefined,
+        error: last.kind === "failure" ? last.cause : undefined,
       });
     }
     if (last?.kind === "response") return last;
