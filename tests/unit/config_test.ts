@@ -51,6 +51,7 @@ const CASES: Record<ConfigKey, Case> = {
   ipCooldownSeconds: count(),
   warmPoolMode: { valid: [["static", "static"], ["Adaptive", "adaptive"]], invalid: ["dynamic"] },
   podIpWaitSeconds: { valid: [["0", 0], ["120", 120]], invalid: ["121", "-1", "30s"] },
+  maxPods: { valid: [["29", 29], ["110", 110]], invalid: ["0", "-3", "many", "1.5"] },
   enableIpv4: { valid: BOOL_TRUE.map((t) => [t, true]), invalid: ["false", "0", "yes"] },
   enableIpv6: bool({ allowTrue: false }),
   customNetworking: bool(),
@@ -234,11 +235,13 @@ Deno.test("loadConfig() defaults are upstream's (manifest values where code and 
     config.warmPoolMode,
     config.ec2ApiQps,
     config.ec2ApiBurst,
+    config.maxPods,
   ], [
     30,
     "static",
-    5,
-    15,
+    1,
+    10,
+    null,
   ]);
   assert.deepEqual([config.provisioning, config.leakedEniCleanup, config.ec2Endpoint], [
     true,
@@ -380,6 +383,7 @@ Deno.test("describe() rows say where each value came from and which settings are
   assert.deepEqual(ours, [
     "WARM_POOL_MODE",
     "POD_IP_WAIT_SECONDS",
+    "MAX_PODS",
     "EC2_API_QPS",
     "EC2_API_BURST",
     "IPAMD_SOCKET_PATH",
