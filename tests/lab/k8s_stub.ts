@@ -241,7 +241,7 @@ export class K8sStub {
     let close = () => {};
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        let timer: number | undefined;
+        let timer: ReturnType<typeof setTimeout> | undefined;
         let unsubscribe = () => {};
         let open = true;
         close = () => {

@@ -283,6 +283,7 @@ function admit(stub: K8sStub, route: Route, input: JsonObject, options: WriteOpt
         kind: "namespaces",
       });
     }
+    meta.namespace = route.namespace;
   } else if (typeof meta.namespace === "string" && meta.namespace !== "") {
     delete meta.namespace;
   }
