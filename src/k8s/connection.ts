@@ -81,7 +81,10 @@ export function resolveConnection(
   };
 }
 
-/** CLUSTER_ENDPOINT: a URL (https:// or http://) or a bare host[:port], which means https. */
+/**
+ * CLUSTER_ENDPOINT: an https:// URL or a bare host[:port] (meaning https). Plain http is
+ * refused here because @kubernetes/client-node refuses it on every request anyway.
+ */
 export function parseEndpoint(value: string): string {
   const text = value.trim();
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`;
@@ -91,16 +94,14 @@ export function parseEndpoint(value: string): string {
   } catch {
     throw invalidEndpoint(value);
   }
-  if ((url.protocol !== "https:" && url.protocol !== "http:") || !url.hostname) {
-    throw invalidEndpoint(value);
-  }
+  if (url.protocol !== "https:" || !url.hostname) throw invalidEndpoint(value);
   return withScheme.replace(/\/+$/, "");
 }
 
 function invalidEndpoint(value: string): K8sConfigError {
   return new K8sConfigError(
-    `CLUSTER_ENDPOINT=${JSON.stringify(value)} is not a valid API server address; use a URL ` +
-      "such as https://ABCD.gr7.us-west-2.eks.amazonaws.com or a host[:port]",
+    `CLUSTER_ENDPOINT=${JSON.stringify(value)} is not a valid API server address; use an https ` +
+      "URL such as https://ABCD.gr7.us-west-2.eks.amazonaws.com or a host[:port]",
   );
 }
 

@@ -59,6 +59,8 @@ export interface K8sStubOptions {
   tls?: boolean;
   /** Objects stored before the first request (after the default namespaces). */
   objects?: JsonObject[];
+  /** Port on 127.0.0.1 (default: any free port). */
+  port?: number;
 }
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
@@ -107,7 +109,7 @@ export class K8sStub {
       : {};
     const { promise, resolve } = Promise.withResolvers<Deno.NetAddr>();
     stub.#server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: resolve, ...tls },
+      { hostname: "127.0.0.1", port: options.port ?? 0, onListen: resolve, ...tls },
       (request) => stub.#serve(request),
     );
     const addr = await promise;

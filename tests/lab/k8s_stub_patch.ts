@@ -46,7 +46,6 @@ const MERGE_KEYS: Record<string, string> = {
   hostAliases: "ip",
   topologySpreadConstraints: "topologyKey",
   conditions: "type",
-  taints: "key",
   ownerReferences: "uid",
 };
 /** Lists of scalars with patchStrategy=merge (a union, not a replacement). */

@@ -97,11 +97,11 @@ Deno.test("resolveConnection() applies CLUSTER_ENDPOINT to both sources", async 
   });
 });
 
-Deno.test("parseEndpoint() accepts URLs and bare hosts and rejects the rest", () => {
+Deno.test("parseEndpoint() accepts https URLs and bare hosts and rejects the rest", () => {
   assert.equal(parseEndpoint("https://k8s.example"), "https://k8s.example");
-  assert.equal(parseEndpoint("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+  assert.equal(parseEndpoint("https://127.0.0.1:6443/"), "https://127.0.0.1:6443");
   assert.equal(parseEndpoint("10.0.0.1:443"), "https://10.0.0.1:443");
-  for (const bad of ["", "ftp://x", "https://", "http:// spaces"]) {
+  for (const bad of ["", "ftp://x", "https://", "http://127.0.0.1:8080", "https:// spaces"]) {
     assert.throws(
       () => parseEndpoint(bad),
       (e: unknown) => e instanceof K8sConfigError && e.message.includes("CLUSTER_ENDPOINT"),
