@@ -5,14 +5,7 @@ import { resolveConnection } from "../../src/k8s/connection.ts";
 import { K8sApiError, K8sUnreachableError } from "../../src/k8s/errors.ts";
 import { readNodeInfo } from "../../src/k8s/node_info.ts";
 import { K8sStub } from "../lab/k8s_stub.ts";
-import { NODE_NAME, nodeObject, withK8sEnv } from "../lab/k8s_env.ts";
-
-async function freePort(): Promise<number> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+import { freePort, NODE_NAME, nodeObject, withK8sEnv } from "../lab/k8s_env.ts";
 
 Deno.test("createK8sClient() reads the server from a kubeconfig and talks to it", async () => {
   await withK8sEnv(async ({ stub, client }) => {
@@ -87,7 +80,7 @@ Deno.test("in-cluster: a server certificate from another CA is refused", async (
 
 Deno.test("CLUSTER_ENDPOINT replaces the kubeconfig's server", async () => {
   await withK8sEnv(async ({ stub, dir }) => {
-    const port = await freePort();
+    const port = freePort();
     const kubeconfig = `${dir}/elsewhere`;
     await Deno.writeTextFile(
       kubeconfig,
@@ -153,7 +146,7 @@ Deno.test("a request that outlives its deadline is a K8sUnreachableError with ti
 });
 
 Deno.test("an API server that is down is a K8sUnreachableError without timedOut", async () => {
-  const port = await freePort();
+  const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "tk8s-" });
   try {
     const stub = await K8sStub.start({ tls: true });

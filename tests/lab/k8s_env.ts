@@ -102,6 +102,14 @@ export function podObject(namespace: string, name: string, nodeName = NODE_NAME)
   };
 }
 
+/** A loopback port nothing listens on (for "API server down"; a later stub may take it). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
 /** Polls `check` until it returns a value other than undefined (or fails after `ms`). */
 export async function eventually<T>(
   check: () => T | undefined | Promise<T | undefined>,
