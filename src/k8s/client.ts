@@ -55,8 +55,8 @@ export interface NodeList {
   resourceVersion: string;
 }
 
-/** Every API call ipamd makes goes through one of these methods. */
-export interface K8sClient {
+/** Every API call ipamd makes goes through one of these methods. `await using` closes it. */
+export interface K8sClient extends AsyncDisposable {
   readonly server: string;
   version(options?: CallOptions): Promise<ServerVersion>;
   getNode(name: string, options?: CallOptions): Promise<NodeObject>;
@@ -82,6 +82,8 @@ export interface K8sClient {
     patch: unknown,
     options?: CallOptions,
   ): Promise<EventObject>;
+  /** Closes the pooled connections (watches end). */
+  close(): Promise<void>;
 }
 
 type SdkModule = typeof Sdk;
@@ -98,7 +100,7 @@ export async function createK8sClient(
   options: K8sClientOptions = {},
 ): Promise<K8sClient> {
   const sdk = await loadSdk();
-  const kc = new sdk.KubeConfig();
+  const kc = http1KubeConfig(sdk);
   if (connection.source === "kubeconfig") {
     try {
       kc.loadFromFile(connection.kubeconfigPath);
@@ -140,10 +142,71 @@ export async function createK8sClient(
   return new SdkClient(sdk, kc, options);
 }
 
+interface Closable {
+  close(): Promise<void>;
+}
+
+/**
+ * A KubeConfig whose connections (1) speak HTTP/1.1 only and (2) are pooled. undici 8 offers
+ * HTTP/2 by default and the API server accepts it; Deno's node:http2 (nghttp2) then aborts the
+ * whole process on a GOAWAY after a cancelled stream ("find_stream_on_goaway_func: Assertion
+ * failed"), which an API server restart or `--goaway-chance` would trigger. And the SDK builds
+ * a new connection pool, hence a new TLS handshake, for every request.
+ */
+function http1KubeConfig(sdk: SdkModule): Sdk.KubeConfig & { closeDispatchers(): Promise<void> } {
+  class Http1KubeConfig extends sdk.KubeConfig {
+    #dispatchers = new Map<string, Closable>();
+
+    constructor() {
+      super();
+      // createDispatcher is TS-private in the SDK: wrapped here rather than overridden.
+      const self = this as unknown as {
+        createDispatcher(
+          cluster: Sdk.Cluster | null,
+          agentOptions: Record<string, unknown>,
+        ): unknown;
+      };
+      const create = self.createDispatcher.bind(this);
+      self.createDispatcher = (cluster, agentOptions) => {
+        const key = JSON.stringify([cluster?.server, cluster?.proxyUrl, agentOptions]);
+        let dispatcher = this.#dispatchers.get(key);
+        if (!dispatcher) {
+          dispatcher = create(cluster, agentOptions) as Closable | undefined;
+          if (!dispatcher) return undefined;
+          this.#dispatchers.set(key, dispatcher);
+        }
+        return dispatcher;
+      };
+    }
+
+    override createDispatcherOptions(
+      cluster: Sdk.Cluster | null,
+      agentOptions: Parameters<Sdk.KubeConfig["createDispatcherOptions"]>[1],
+    ) {
+      const options = super.createDispatcherOptions(cluster, agentOptions);
+      if (options.type === "agent" || options.type === "proxy") {
+        // undici reads allowH2 from the connect options (they override its defaults).
+        return {
+          ...options,
+          connect: { ...options.connect, allowH2: false } as typeof options.connect,
+        };
+      }
+      return options;
+    }
+
+    async closeDispatchers(): Promise<void> {
+      const all = [...this.#dispatchers.values()];
+      this.#dispatchers.clear();
+      await Promise.allSettled(all.map((d) => d.close()));
+    }
+  }
+  return new Http1KubeConfig();
+}
+
 class SdkClient implements K8sClient {
   readonly server: string;
   #sdk: SdkModule;
-  #kc: Sdk.KubeConfig;
+  #kc: Sdk.KubeConfig & { closeDispatchers(): Promise<void> };
   #core: Sdk.CoreV1Api;
   #events: Sdk.EventsV1Api;
   #custom: Sdk.CustomObjectsApi;
@@ -152,7 +215,11 @@ class SdkClient implements K8sClient {
   #userAgent: string;
   #log: Logger;
 
-  constructor(sdk: SdkModule, kc: Sdk.KubeConfig, options: K8sClientOptions) {
+  constructor(
+    sdk: SdkModule,
+    kc: Sdk.KubeConfig & { closeDispatchers(): Promise<void> },
+    options: K8sClientOptions,
+  ) {
     this.#sdk = sdk;
     this.#kc = kc;
     this.server = kc.getCurrentCluster()?.server ?? "";
@@ -163,6 +230,14 @@ class SdkClient implements K8sClient {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#userAgent = options.userAgent ?? `ipamd/${VERSION} (vpc-cni-deno)`;
     this.#log = options.logger ?? silentLogger;
+  }
+
+  close(): Promise<void> {
+    return this.#kc.closeDispatchers();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   version(options?: CallOptions): Promise<ServerVersion> {

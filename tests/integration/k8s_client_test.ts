@@ -33,11 +33,11 @@ Deno.test("in-cluster: the client verifies the API server with the service accou
       { serviceAccountDir: dir },
     );
     assert.equal(connection?.source, "in-cluster");
-    const client = await createK8sClient(connection!);
+    await using client = await createK8sClient(connection!);
     assert.equal((await readNodeInfo(client, NODE_NAME)).name, NODE_NAME);
 
     await Deno.writeTextFile(`${dir}/wrong-token`, "not-the-token");
-    const wrong = await createK8sClient(
+    await using wrong = await createK8sClient(
       { ...connection!, tokenFile: `${dir}/wrong-token` } as never,
     );
     await assert.rejects(
@@ -61,7 +61,7 @@ Deno.test("in-cluster: a server certificate from another CA is refused", async (
       new URL("../lab/fixtures/k8s_stub_server.pem", import.meta.url),
       `${dir}/ca.crt`,
     );
-    const client = await createK8sClient({
+    await using client = await createK8sClient({
       source: "in-cluster",
       server: stub.url,
       tokenFile: `${dir}/token`,
@@ -87,7 +87,7 @@ Deno.test("CLUSTER_ENDPOINT replaces the kubeconfig's server", async () => {
       stub.kubeconfig().replace(stub.url, `https://127.0.0.1:${port}`),
     );
     const connection = resolveConnection({ KUBECONFIG: kubeconfig, CLUSTER_ENDPOINT: stub.url });
-    const client = await createK8sClient(connection!);
+    await using client = await createK8sClient(connection!);
     assert.equal(client.server, stub.url);
     assert.equal((await client.version()).major, "1");
   });
@@ -155,7 +155,7 @@ Deno.test("an API server that is down is a K8sUnreachableError without timedOut"
       stub.kubeconfig().replace(stub.url, `https://127.0.0.1:${port}`),
     );
     await stub.close();
-    const client = await createK8sClient({
+    await using client = await createK8sClient({
       source: "kubeconfig",
       kubeconfigPath: `${dir}/kubeconfig`,
     });
