@@ -286,6 +286,8 @@ class SdkClient implements K8sClient {
       stop: () => {
         stopped = true;
         controller.abort();
+        // Under Deno the SDK does not call `done` after an abort (the connection does close).
+        resolve(undefined);
       },
       done: promise,
     };

@@ -197,7 +197,8 @@ export class K8sStub {
             ...(this.caFile ? { "certificate-authority": this.caFile } : {}),
           },
         }],
-        users: [{ name: "tk8s-user", user: token ? { token } : {} }],
+        // Always a token: with an https server and no credentials kubectl prompts for a password.
+        users: [{ name: "tk8s-user", user: { token: token ?? "tk8s-any-token" } }],
         contexts: [{
           name: "tk8s",
           context: { cluster: "tk8s-stub", user: "tk8s-user", namespace: "default" },
@@ -213,6 +214,11 @@ export class K8sStub {
     const path = `${dir}/kubeconfig`;
     await Deno.writeTextFile(path, this.kubeconfig(options));
     return path;
+  }
+
+  /** Watch streams open now (a client that stops a watch must make this drop). */
+  get openWatches(): number {
+    return this.#streams.size;
   }
 
   /** Ends every open watch stream, as an API server restart would. */
