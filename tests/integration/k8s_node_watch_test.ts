@@ -56,6 +56,9 @@ Deno.test("NodeWatcher delivers the node, then each change made with kubectl lab
         stub.requestsTo("GET", "/api/v1/nodes").filter((r) => r.query.watch !== "true").length,
         1,
       );
+      assert.equal(stub.openWatches, 1);
+      await watcher.stop();
+      await eventually(() => stub.openWatches === 0 || undefined, 2000);
     } finally {
       await watcher.stop();
     }
