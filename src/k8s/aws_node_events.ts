@@ -25,7 +25,7 @@ export class AwsNodeEvents {
   #podName: string | undefined;
   #podNamespace: string;
   #log: Logger;
-  #podRef: ObjectReference | undefined;
+  #podRef: Promise<ObjectReference> | undefined;
   #pending = new Set<Promise<void>>();
 
   constructor(client: K8sClient, recorder: EventRecorder, options: AwsNodeEventsOptions) {
@@ -81,23 +81,28 @@ export class AwsNodeEvents {
     await this.#recorder.flush();
   }
 
-  /** The pod reference with its uid (kubectl describe matches events by uid); cached once known. */
-  async #pod(): Promise<ObjectReference> {
-    if (this.#podRef) return this.#podRef;
-    const ref: ObjectReference = {
-      apiVersion: "v1",
-      kind: "Pod",
-      namespace: this.#podNamespace,
-      name: this.#podName!,
-    };
-    try {
-      const pod = await this.#client.getPod(this.#podNamespace, this.#podName!);
-      this.#podRef = { ...ref, uid: pod.metadata.uid };
-      return this.#podRef;
-    } catch (error) {
-      this.#log.debug("could not read the aws-node pod for its uid", { error });
-      return ref;
-    }
+  /**
+   * The pod reference with its uid (kubectl describe matches events by uid). One GET shared by
+   * concurrent callers and kept once it has the uid; retried on the next event after a failure.
+   */
+  #pod(): Promise<ObjectReference> {
+    this.#podRef ??= (async () => {
+      const ref: ObjectReference = {
+        apiVersion: "v1",
+        kind: "Pod",
+        namespace: this.#podNamespace,
+        name: this.#podName!,
+      };
+      try {
+        const pod = await this.#client.getPod(this.#podNamespace, this.#podName!);
+        return { ...ref, uid: pod.metadata.uid };
+      } catch (error) {
+        this.#log.debug("could not read the aws-node pod for its uid", { error });
+        this.#podRef = undefined;
+        return ref;
+      }
+    })();
+    return this.#podRef;
   }
 
   #run(fn: () => Promise<void>): void {
