@@ -106,7 +106,7 @@ Deno.test("a server GOAWAY after a cancelled request does not abort the process"
 import { createK8sClient } from "${MOD}";
 import { K8sStub } from "${STUB}";
 const dir = await Deno.makeTempDir();
-for (let round = 0; round < 3; round++) {
+for (let round = 0; round < 10; round++) {
   const stub = await K8sStub.start({ tls: true });
   const client = await createK8sClient({ source: "kubeconfig", kubeconfigPath: await stub.writeKubeconfig(dir) });
   await client.version();
@@ -122,4 +122,45 @@ console.log("survived");
 `);
   assert.equal(result.code, 0, result.stderr.slice(-500));
   assert.match(result.stdout, /survived/);
+});
+
+Deno.test("the client negotiates HTTP/1.1 with a server that offers HTTP/2 first", async () => {
+  const { createK8sClient } = await import("../../src/k8s/client.ts");
+  const { K8sStub } = await import("../lab/k8s_stub.ts");
+  const fixtures = new URL("tests/lab/fixtures/", ROOT);
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: await Deno.readTextFile(new URL("k8s_stub_server.pem", fixtures)),
+    key: await Deno.readTextFile(new URL("k8s_stub_server_key.pem", fixtures)),
+    alpnProtocols: ["h2", "http/1.1"],
+  });
+  const dir = await Deno.makeTempDir({ prefix: "tk8s-" });
+  const template = await K8sStub.start({ tls: true });
+  const url = `https://127.0.0.1:${listener.addr.port}`;
+  await Deno.writeTextFile(`${dir}/kubeconfig`, template.kubeconfig().replace(template.url, url));
+  await template.close();
+  const served = (async () => {
+    const conn = await listener.accept();
+    const { alpnProtocol } = await conn.handshake();
+    const body = '{"major":"1","minor":"32","gitVersion":"v1.32.0-raw"}';
+    await conn.read(new Uint8Array(4096));
+    await conn.write(new TextEncoder().encode(
+      `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    ));
+    conn.close();
+    return alpnProtocol;
+  })();
+  try {
+    await using client = await createK8sClient({
+      source: "kubeconfig",
+      kubeconfigPath: `${dir}/kubeconfig`,
+    });
+    const version = await client.version({ timeoutMs: 5000 });
+    assert.equal(version.gitVersion, "v1.32.0-raw");
+    assert.equal(await served, "http/1.1");
+  } finally {
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
