@@ -169,7 +169,7 @@ async function clientActions(): Promise<string[] | undefined> {
   const dir = Deno.env.get("TK8S_EC2_SRC") ?? new URL("../../src/aws/", import.meta.url).pathname;
   const actions = new Set<string>();
   try {
-    for (const entry of Deno.readDirSync(dir)) {
+    for await (const entry of Deno.readDir(dir)) {
       if (!entry.name.endsWith(".ts")) continue;
       const text = await Deno.readTextFile(`${dir}/${entry.name}`);
       if (!text.includes("@aws-sdk/client-ec2")) continue;

@@ -61,6 +61,7 @@ Deno.test("without an API server configured, ipamd does not load the Kubernetes 
   assert.equal(withServer.code, 0, withServer.stderr);
   const a: Cost = JSON.parse(none.stdout);
   const b: Cost = JSON.parse(withServer.stdout);
+  // deno-lint-ignore no-console -- the measured cost belongs in the test output
   console.log(
     `connectApiServer(): no API server ${a.ms.toFixed(1)} ms, +${a.rssMb.toFixed(1)} MB RSS; ` +
       `with one (loads @kubernetes/client-node, connects) ${b.ms.toFixed(0)} ms, +${

@@ -17,7 +17,9 @@ export interface Manifest {
 /** Every document of every .yaml file under manifests/ (subdirectories included). */
 export async function loadManifests(dir = MANIFESTS, prefix = ""): Promise<Manifest[]> {
   const out: Manifest[] = [];
-  const entries = [...Deno.readDirSync(dir)].sort((a, b) => a.name.localeCompare(b.name));
+  const entries = [];
+  for await (const entry of Deno.readDir(dir)) entries.push(entry);
+  entries.sort((a, b) => a.name.localeCompare(b.name));
   for (const entry of entries) {
     const url = new URL(entry.name + (entry.isDirectory ? "/" : ""), dir);
     if (entry.isDirectory) out.push(...await loadManifests(url, `${prefix}${entry.name}/`));
