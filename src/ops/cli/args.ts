@@ -145,6 +145,21 @@ export function parseDuration(command: string, option: string, text: string): nu
   return Math.round(ms);
 }
 
+const HELP_WIDTH = 100;
+
+/** Splits a text into lines of at most `width` characters, at spaces. */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > Math.max(width, 20)) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
+}
+
 export interface HelpText {
   usage: string;
   summary: string;
@@ -162,7 +177,11 @@ export function renderHelp(help: HelpText): string {
     return [flag, spec.help] as const;
   });
   const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
-  const options = rows.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`).join("\n");
+  const options = rows.map(([flag, text]) =>
+    wrap(text, HELP_WIDTH - width - 2).map((line, i) =>
+      `  ${(i === 0 ? flag : "").padEnd(width)}${line}`.trimEnd()
+    ).join("\n")
+  ).join("\n");
   const sections = (help.sections ?? []).map((s) => `\n${s.title}:\n${s.body}`).join("\n");
   return `Usage: ${help.usage}\n\n${help.summary}\n\nOptions:\n${options}\n${sections}`
     .trimEnd();

@@ -12,12 +12,13 @@ import {
   INTROSPECTION_OPTION,
   JSON_OPTION,
   print,
+  printError,
   printJson,
   runCommand,
 } from "./command.ts";
 import { ipOrder } from "./enis_view.ts";
 import { fetchIntrospection, resolveEndpoints } from "./ipamd_api.ts";
-import type { PodEntry } from "./introspection_types.ts";
+import type { PodEntry, PoolInfo } from "./introspection_types.ts";
 
 const OPTIONS = {
   ...JSON_OPTION,
@@ -35,7 +36,8 @@ export function help(): string {
     options: OPTIONS,
     sections: [{
       title: "Exit codes",
-      body: "  0 ok (also when no pod matches), 1 ipamd cannot be reached, 2 usage error.",
+      body: "  0 ok (also when no pod matches), 1 ipamd cannot be reached or is not ready yet, " +
+        "2 usage error.",
     }],
   });
 }
@@ -48,11 +50,19 @@ export interface PodView extends PodEntry {
 export async function main(context: CommandContext): Promise<number> {
   return await runCommand("pods", context, { options: OPTIONS, help }, async ({ options }) => {
     const endpoints = resolveEndpoints("pods", options, context.env);
-    const [pods, env] = await Promise.all([
+    const [pool, pods, env] = await Promise.all([
+      fetchIntrospection<PoolInfo>(endpoints, "/v1/pool"),
       fetchIntrospection<PodEntry[]>(endpoints, "/v1/pods"),
       fetchIntrospection<Record<string, unknown>>(endpoints, "/v1/networkutils-env-settings")
         .catch(() => ({} as Record<string, unknown>)),
     ]);
+    if (!pool.ready) {
+      printError(
+        "ipamd pods: ipamd is not ready yet (it is initialising the node); try again " +
+          "in a few seconds, or see 'ipamd status'",
+      );
+      return EXIT.failure;
+    }
     const prefix = typeof env.AWS_VPC_K8S_CNI_VETHPREFIX === "string"
       ? env.AWS_VPC_K8S_CNI_VETHPREFIX
       : "eni";
