@@ -268,12 +268,21 @@ async function iptablesChecks(
   config: Config,
   facts: ImdsFacts | undefined,
 ): Promise<CheckResult[]> {
+  let backend: Awaited<ReturnType<typeof detectIptablesBackend>>;
+  try {
+    backend = await detectIptablesBackend();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return [check("iptables", "FAIL", `cannot run iptables: ${message}`, {
+      remedy: "install iptables (the node image needs it for kube-proxy too)",
+    })];
+  }
+  const others = checkOtherBackend(backend.kind, await otherBackendSave(backend.kind));
   if (!facts) {
     const why = "needs the primary address and VPC CIDRs from instance metadata";
-    return [check("iptables", "SKIP", why), check("iptables-backends", "SKIP", why)];
+    return [check("iptables", "SKIP", why), others];
   }
   try {
-    const backend = await detectIptablesBackend();
     const saved = await readIptables(backend);
     using nl = Netlink.open();
     const primary = nl.linkByMac(facts.identity.primaryMac.toLowerCase());
@@ -289,15 +298,15 @@ async function iptablesChecks(
       connmark: config.connmark,
       vethPrefix: config.vethPrefix,
     });
-    return [
-      checkIptables(saved, desired, backend),
-      checkOtherBackend(backend.kind, await otherBackendSave(backend.kind)),
-    ];
+    return [checkIptables(saved, desired, backend), others];
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    return [check("iptables", "FAIL", `cannot read iptables: ${message}`, {
-      remedy: "run as root in the node's network namespace, with iptables installed",
-    })];
+    return [
+      check("iptables", "FAIL", `cannot read iptables: ${message}`, {
+        remedy: "run as root in the node's network namespace",
+      }),
+      others,
+    ];
   }
 }
 
