@@ -96,6 +96,7 @@ const CREDENTIAL_CODES = new Set([
   "ExpiredToken",
   "RequestExpired",
   "CredentialsProviderError",
+  "MissingAuthenticationToken",
 ]);
 
 const POLICY = "manifests/iam/iam-policy.json (or the AWS managed AmazonEKS_CNI_Policy)";
