@@ -48,25 +48,12 @@ export async function proveTraffic(run: DemoRun): Promise<void> {
   const from = first(run, "n1");
   const to = first(run, "n2");
   say(`Pod to pod across nodes: ${from.name} (${from.ip}, n1) pings ${to.name} (${to.ip}, n2).`);
-  const ping = await nsExec(from.netns, [
-    "ping",
-    "-n",
-    "-c",
-    "3",
-    "-i",
-    "0.2",
-    "-W",
-    "1",
-    "-w",
-    "5",
-    to.ip,
-  ], {
-    allowFailure: true,
-    timeoutMs: 10_000,
-  });
+  // Three echoes 0.2 s apart, one second each to answer, five seconds in all.
+  const argv = ["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-w", "5", to.ip];
+  const ping = await nsExec(from.netns, argv, { allowFailure: true, timeoutMs: 10_000 });
   const counts = /(\d+) packets transmitted, (\d+) received/.exec(ping.stdout);
   const rtt = /= [\d.]+\/([\d.]+)\//.exec(ping.stdout);
-  if (!counts || counts[2] !== counts[1]) {
+  if (!counts || counts[1] !== "3" || counts[2] !== "3") {
     throw new Error(`ping ${from.name} → ${to.name} lost packets:\n${ping.stdout}${ping.stderr}`);
   }
   say(`  ${counts[2]}/${counts[1]} replies, average round trip ${rtt?.[1] ?? "?"} ms`);
@@ -143,9 +130,7 @@ export async function tearDown(run: DemoRun): Promise<void> {
   say("DEL every pod through the runtime, stop ipamd (SIGTERM) and the simulator, then check.");
   for (const pod of run.pods) {
     const t0 = performance.now();
-    await pod.node.driver.del(pod.netns, pod.containerId, {
-      args: { K8S_POD_NAMESPACE: "default", K8S_POD_NAME: pod.name },
-    });
+    await pod.node.driver.del(pod.netns, pod.containerId, { args: pod.cniArgs });
     run.delMs.push(performance.now() - t0);
     pod.deleted = true;
   }

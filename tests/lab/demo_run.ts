@@ -35,6 +35,8 @@ export interface DemoPod {
   node: DemoNode;
   netns: Netns;
   containerId: string;
+  /** CNI_ARGS of its ADD and DEL (K8S_POD_NAMESPACE, K8S_POD_NAME...). */
+  cniArgs: Record<string, string>;
   ip: string;
   /** The host side of the pod's veth, in the node. */
   hostVeth: string;

@@ -136,7 +136,11 @@ export async function startDaemons(run: DemoRun): Promise<void> {
   if (await ipamdHasCommand("status")) {
     for (const node of run.nodes) {
       say(`${node.label}: ready after ${duration(node.readyMs)}; \`ipamd status\`:`);
-      say(indent((await node.ipamd.cli(["status"])).stdout.trimEnd()));
+      const out = await node.ipamd.cli(["status"]);
+      if (!out.success) {
+        throw new Error(`ipamd status in ${node.label} failed: ${out.stderr.trim()}`);
+      }
+      say(indent(out.stdout.trimEnd()));
     }
     return;
   }
@@ -184,6 +188,7 @@ export async function startPods(run: DemoRun): Promise<void> {
       node,
       netns,
       containerId,
+      cniArgs: args,
       ip: "",
       hostVeth: "",
       addMs: 0,
