@@ -131,7 +131,7 @@ Deno.test("the node CLI drives a lab node through init, start, pods, doctor and 
       let sawNotReady = false;
       const deadline = Date.now() + 40_000;
       for (;;) {
-        const probe = await ipamd(node, ["status", "--probe", "--connect-timeout=1s"]);
+        const probe = await ipamd(node, ["status", "--probe"]);
         if (probe.code === 4) {
           sawNotReady = true;
           assert.match(probe.stderr, /NOT_SERVING \(ipamd is not ready: initialising the node\)/);

@@ -31,12 +31,12 @@ const OPTIONS = {
   "connect-timeout": {
     type: "string",
     value: "DURATION",
-    help: "time to connect to the socket (default 1s with --probe, else 2s)",
+    help: "time to connect to the socket (default 5s with --probe, else 2s)",
   },
   "rpc-timeout": {
     type: "string",
     value: "DURATION",
-    help: "time to wait for the answer (default 1s with --probe, else 5s)",
+    help: "time to wait for the answer (default 5s)",
   },
   ...SOCKET_OPTION,
   ...INTROSPECTION_OPTION,
@@ -66,8 +66,7 @@ export function help(): string {
       },
       {
         title: "Kubernetes probes",
-        body: "  exec: {command: [/app/ipamd, status, --probe, --connect-timeout=5s, " +
-          "--rpc-timeout=5s]}",
+        body: "  exec: {command: [/app/ipamd, status, --probe]}, timeoutSeconds: 10",
       },
     ],
   });
@@ -138,8 +137,10 @@ export function renderStatus(status: StatusResult, pool?: PoolInfo, poolError?: 
 /** --probe: fast, one line, grpc-health-probe's exit codes; nothing but the socket is read. */
 async function probeMain(context: CommandContext): Promise<number> {
   let socket: string;
-  let connectMs = 1_000;
-  let rpcMs = 1_000;
+  // Upstream's manifest gives grpc-health-probe 5 s for each (kubelet's timeout is 10 s): a
+  // daemon busy loading the AWS SDK at start-up must not fail its probe.
+  let connectMs = 5_000;
+  let rpcMs = 5_000;
   let json = false;
   try {
     const parsed = parseArgs("status", context.args, OPTIONS);
