@@ -73,6 +73,7 @@ export function introspectionSource(
         counts: node.ds.stats(),
         waitingAdds: manager.waiting,
         plan: {
+          policy: plan.policy,
           reason: plan.reason,
           low: plan.low,
           canGrow: plan.canGrow,
