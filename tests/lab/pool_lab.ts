@@ -4,6 +4,7 @@
  * ipamd's JSON-RPC API, ipamd's introspection, and bounded polling for a condition (never a
  * timed assertion: a slow box only makes the wait longer, up to the bound).
  */
+import { vethSuffix } from "../../src/ipam/checkpoint_restore.ts";
 import type { Allocation } from "../../src/rpc/protocol.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { type Ipamd, startIpamd } from "./ipamd.ts";
@@ -129,16 +130,50 @@ export interface PodReport {
 
 export const NETWORK_NAME = "aws-cni";
 
-/** Pods driven through ipamd's JSON-RPC API as aws-cni would (one attachment per pod). */
+/**
+ * Pods driven through ipamd's JSON-RPC API as aws-cni would (one attachment per pod). With
+ * `hostVeths`, each pod also gets the host-side veth aws-cni would create (eni + the pod's
+ * name hash, both ends in the node): a restarted ipamd keeps only assignments whose pod still
+ * has its veth (spec §3.7), so tests of restarts need them.
+ */
 export class Pods {
   readonly ipamd: Ipamd;
   readonly prefix: string;
+  readonly hostVeths: boolean;
   /** Pod name → its address, for every ADD that was answered with success. */
   readonly held = new Map<string, string>();
 
-  constructor(ipamd: Ipamd, prefix = "tipd") {
+  constructor(ipamd: Ipamd, options: { prefix?: string; hostVeths?: boolean } = {}) {
     this.ipamd = ipamd;
-    this.prefix = prefix;
+    this.prefix = options.prefix ?? "tipd";
+    this.hostVeths = options.hostVeths ?? false;
+  }
+
+  /** Creates the pod's host veth (eni<hash>, peer tp<hash>) in the node. */
+  async wire(name: string): Promise<void> {
+    const suffix = vethSuffix("default", name);
+    await nsExec(this.ipamd.node.netns, [
+      "ip",
+      "link",
+      "add",
+      `eni${suffix}`,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      `tp${suffix}`,
+    ], { timeoutMs: 10_000 });
+  }
+
+  async unwire(name: string): Promise<void> {
+    await nsExec(
+      this.ipamd.node.netns,
+      ["ip", "link", "del", `eni${vethSuffix("default", name)}`],
+      {
+        timeoutMs: 10_000,
+        allowFailure: true,
+      },
+    );
   }
 
   key(name: string) {
@@ -150,6 +185,7 @@ export class Pods {
     name: string,
     options: { waitMs?: number; timeoutMs?: number } = {},
   ): Promise<Allocation & { waitedMs: number }> {
+    if (this.hostVeths) await this.wire(name);
     const result = await rpcCall(this.ipamd.socketPath, "ipam.add", {
       ...this.key(name),
       netns: `/var/run/netns/${this.prefix}-${name}`,
@@ -176,6 +212,7 @@ export class Pods {
       reason: "PodDeleted",
     }, { timeoutMs: 10_000 });
     this.held.delete(name);
+    if (this.hostVeths) await this.unwire(name);
     return result.released[0]?.ipv4;
   }
 }
