@@ -87,6 +87,7 @@ export class PoolManager {
   #lastReconcileAt: number;
   #failures = 0;
   #backoffUntil = 0;
+  #reconcileRequested = false;
   /** CIDRs we gave back to EC2, by release time: reconcile must not re-adopt them. */
   readonly released = new Map<string, number>();
 
@@ -124,6 +125,15 @@ export class PoolManager {
   /** Wakes the loop now (an ADD is waiting, a setting changed...). */
   wake(): void {
     this.#wake?.();
+  }
+
+  /**
+   * Reconciles with the instance at the next turn of the loop instead of waiting for the
+   * interval (an operator changed ENIs or addresses by hand: `kill -HUP <ipamd>`).
+   */
+  requestReconcile(): void {
+    this.#reconcileRequested = true;
+    this.wake();
   }
 
   /** Stops growing and freeing ENIs; waiting ADDs fail now. The loop keeps releasing nothing. */
@@ -201,7 +211,9 @@ export class PoolManager {
     while (!signal.aborted) {
       await this.#round();
       this.#startup = false;
-      if (this.#o.reconcile && this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS) {
+      const due = this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS;
+      if (this.#o.reconcile && (due || this.#reconcileRequested)) {
+        this.#reconcileRequested = false;
         this.#lastReconcileAt = this.#now();
         await this.#tracked("nodeIPPoolReconcile", () => this.#o.reconcile!()).catch((error) =>
           this.#o.logger.warn("reconcile failed; retrying at the next interval", { error })
