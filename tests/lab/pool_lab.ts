@@ -4,6 +4,7 @@
  * ipamd's JSON-RPC API, ipamd's introspection, and bounded polling for a condition (never a
  * timed assertion: a slow box only makes the wait longer, up to the bound).
  */
+import { EC2Client } from "@aws-sdk/client-ec2";
 import { vethSuffix } from "../../src/ipam/checkpoint_restore.ts";
 import type { Allocation } from "../../src/rpc/protocol.ts";
 import type { Cleanup } from "./cleanup.ts";
@@ -149,10 +150,11 @@ export class Pods {
     this.hostVeths = options.hostVeths ?? false;
   }
 
-  /** Creates the pod's host veth (eni<hash>, peer tp<hash>) in the node. */
+  /** Creates the pod's host veth (eni<hash>, peer tp<hash>) in the node, unless it exists. */
   async wire(name: string): Promise<void> {
     const suffix = vethSuffix("default", name);
-    await nsExec(this.ipamd.node.netns, [
+    const netns = this.ipamd.node.netns;
+    const added = await nsExec(netns, [
       "ip",
       "link",
       "add",
@@ -162,7 +164,11 @@ export class Pods {
       "peer",
       "name",
       `tp${suffix}`,
-    ], { timeoutMs: 10_000 });
+    ], { timeoutMs: 10_000, allowFailure: true });
+    // A repeated ADD (kubelet retrying) finds the veth already there.
+    if (!added.success) {
+      await nsExec(netns, ["ip", "link", "show", `eni${suffix}`], { timeoutMs: 10_000 });
+    }
   }
 
   async unwire(name: string): Promise<void> {
@@ -327,4 +333,17 @@ export async function runPoolCase(
 export function figure(text: string): void {
   // deno-lint-ignore no-console -- the figures a run's reader quotes
   console.log(`figure: ${text}`);
+}
+
+/**
+ * The real AWS SDK against the simulator's EC2 on host loopback, with dummy credentials: for
+ * changes made behind ipamd's back, as an operator's tooling would make them. Call destroy().
+ */
+export function ec2Sdk(sim: Sim): EC2Client {
+  return new EC2Client({
+    region: sim.info.region,
+    endpoint: sim.info.ec2Endpoint,
+    credentials: { accessKeyId: "tipd", secretAccessKey: "tipd" },
+    maxAttempts: 1,
+  });
 }
