@@ -209,17 +209,7 @@ export class PoolManager {
   async run(signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", () => this.wake(), { once: true });
     while (!signal.aborted) {
-      await this.#round();
-      this.#startup = false;
-      const due = this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS;
-      if (this.#o.reconcile && (due || this.#reconcileRequested)) {
-        this.#reconcileRequested = false;
-        this.#lastReconcileAt = this.#now();
-        await this.#tracked("nodeIPPoolReconcile", () => this.#o.reconcile!()).catch((error) =>
-          this.#o.logger.warn("reconcile failed; retrying at the next interval", { error })
-        );
-        this.#serveWaiters();
-      }
+      await this.runOnce();
       if (signal.aborted) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, this.#waiters.length > 0 ? WAITING_TICK_MS : TICK_MS);
@@ -230,6 +220,25 @@ export class PoolManager {
         }
       });
       this.#wake = undefined;
+    }
+  }
+
+  /**
+   * One turn of the loop: serve waiting ADDs, plan and act until the pool needs nothing more
+   * or a step fails, then reconcile if it is due or was requested. `run()` calls it on every
+   * tick and wake-up; tests call it directly, with their own clock.
+   */
+  async runOnce(): Promise<void> {
+    await this.#round();
+    this.#startup = false;
+    const due = this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS;
+    if (this.#o.reconcile && (due || this.#reconcileRequested)) {
+      this.#reconcileRequested = false;
+      this.#lastReconcileAt = this.#now();
+      await this.#tracked("nodeIPPoolReconcile", () => this.#o.reconcile!()).catch((error) =>
+        this.#o.logger.warn("reconcile failed; retrying at the next interval", { error })
+      );
+      this.#serveWaiters();
     }
   }
 
