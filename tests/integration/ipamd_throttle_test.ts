@@ -113,3 +113,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "ipamd starts, becomes ready and fills its pool while EC2 throttles it",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    await using scope = testScope("tipd");
+    // Throttled from the first call: 0.2 mutating and 0.5 describe calls per second.
+    const sim = await startSim({
+      nodes: 1,
+      instanceType: "m5.large",
+      args: ["--prefix", "tipd", "--throttle", "on,mutating=1/0.2,describe=2/0.5"],
+      cleanup: scope.cleanup,
+    });
+    const node = sim.nodes[0]!;
+    const started = performance.now();
+    const ipamd = await startIpamd(node, { cleanup: scope.cleanup });
+    await ipamd.waitReady({ timeoutMs: 60_000 });
+    const readyMs = Math.round(performance.now() - started);
+    const settled = await waitSettled(
+      { sim, netns: node.netns, instanceId: node.info.instanceId },
+      { unit: "ip", shape: [9], assigned: 0 },
+      { timeoutMs: 60_000 },
+    );
+    const counters = await sim.control.counters() as {
+      total: { calls: number; throttled: number };
+    };
+    figure(
+      `ipamd start under throttling: ready in ${readyMs} ms, pool at target ${settled.ms} ms ` +
+        `later; EC2 calls ${counters.total.calls} (${counters.total.throttled} throttled)`,
+    );
+    assert.equal(ipamd.running, true);
+  },
+});
