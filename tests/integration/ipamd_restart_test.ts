@@ -49,7 +49,8 @@ function at(context: Context) {
 
 /** Four workers add and delete pods until ipamd is killed under them. */
 async function killMidChurn(context: Context) {
-  const ipamd = await start(context);
+  // A short cooldown: with the default 30 s, released addresses pile up and ADDs wait.
+  const ipamd = await start(context, { IP_COOLDOWN_PERIOD: "1" });
   const pods = new Pods(ipamd, { hostVeths: true });
   const acked = new Map<string, string>();
   const uncertain = new Set<string>();
@@ -76,11 +77,15 @@ async function killMidChurn(context: Context) {
     }
   };
   const workers = Array.from({ length: 4 }, worker);
-  await waitFor("churn under way", () => Promise.resolve(completed), (n) => n >= 80, {
-    timeoutMs: 60_000,
-  });
-  const inFlight = uncertain.size;
-  killed = true;
+  let inFlight: number;
+  try {
+    await waitFor("churn under way", () => Promise.resolve(completed), (n) => n >= 60, {
+      timeoutMs: 60_000,
+    });
+    inFlight = uncertain.size;
+  } finally {
+    killed = true; // the workers stop after their current request, whatever happens here
+  }
   await ipamd.kill9();
   await Promise.all(workers);
   const opsBeforeKill = completed;
