@@ -31,7 +31,11 @@ const USAGE = `Usage: ipamd run [--help]
 Runs the node daemon. Configuration comes from the environment (upstream aws-node names);
 'ipamd config' shows the effective settings. The daemon serves aws-cni on IPAMD_SOCKET_PATH,
 introspection on INTROSPECTION_BIND_ADDRESS and metrics on METRICS_BIND_ADDRESS, and installs
-aws-cni and 10-aws.conflist into HOST_CNI_BIN_PATH / HOST_CNI_CONFDIR_PATH once it is ready.`;
+aws-cni and 10-aws.conflist into HOST_CNI_BIN_PATH / HOST_CNI_CONFDIR_PATH once it is ready.
+
+Signals: SIGTERM/SIGINT stop allocating, finish requests in flight and exit 0. SIGHUP reconciles
+with the instance (IMDS, then EC2) at once instead of within the minute: send it after attaching,
+detaching or changing the addresses of an ENI by hand.`;
 
 const LEAK_INTERVAL_MS = 60 * 60_000;
 const SHUTDOWN_DEADLINE_MS = 5_000;
@@ -74,6 +78,13 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
   };
   const handlers = (["SIGTERM", "SIGINT"] as const).map((s) => [s, onSignal(s)] as const);
   for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+  // SIGHUP: reconcile with IMDS/EC2 now (ENIs or addresses changed by hand), not within 60 s.
+  // Listening from the start also keeps an early SIGHUP from killing the process.
+  const onHangup = () => {
+    logger.info("signal received; reconciling with the instance now", { signal: "SIGHUP" });
+    state.current?.manager.requestReconcile();
+  };
+  Deno.addSignalListener("SIGHUP", onHangup);
 
   const imds = new InstanceMetadata(
     new ImdsClient({ ...(config.imdsEndpoint ? { endpoint: config.imdsEndpoint } : {}), logger }),
@@ -121,6 +132,7 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
     stop.abort();
     await servers;
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    Deno.removeSignalListener("SIGHUP", onHangup);
     return 1;
   }
   const manager: PoolManager = new PoolManager({
@@ -161,6 +173,7 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
   await server.close({ deadlineMs: SHUTDOWN_DEADLINE_MS });
   await Promise.allSettled([loop, leaks, servers]);
   await kube?.close();
+  Deno.removeSignalListener("SIGHUP", onHangup);
   node.nl.close();
   node.ec2?.close();
   for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);

@@ -98,6 +98,7 @@ export class PoolManager {
   #failures = 0;
   #backoffUntil = 0;
   #attaching?: Promise<void>;
+  #reconcileRequested = false;
   /** CIDRs we gave back to EC2, by release time: reconcile must not re-adopt them. */
   readonly released = new Map<string, number>();
 
@@ -142,6 +143,15 @@ export class PoolManager {
   /** Wakes the loop now (an ADD is waiting, a setting changed...). */
   wake(): void {
     this.#wake?.();
+  }
+
+  /**
+   * Reconciles with the instance at the next turn of the loop instead of waiting for the
+   * interval (an operator changed ENIs or addresses by hand: `kill -HUP <ipamd>`).
+   */
+  requestReconcile(): void {
+    this.#reconcileRequested = true;
+    this.wake();
   }
 
   /** Stops growing and freeing ENIs; waiting ADDs fail now. The loop keeps releasing nothing. */
@@ -223,18 +233,7 @@ export class PoolManager {
   async run(signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", () => this.wake(), { once: true });
     while (!signal.aborted) {
-      await this.#round();
-      this.#startup = false;
-      if (
-        this.#o.reconcile && !this.#attaching &&
-        this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS
-      ) {
-        this.#lastReconcileAt = this.#now();
-        await this.#tracked("nodeIPPoolReconcile", () => this.#o.reconcile!()).catch((error) =>
-          this.#o.logger.warn("reconcile failed; retrying at the next interval", { error })
-        );
-        this.#serveWaiters();
-      }
+      await this.runOnce();
       if (signal.aborted) break;
       await new Promise<void>((resolve) => {
         const cancel = this.#clock.setTimer(
@@ -250,6 +249,26 @@ export class PoolManager {
       this.#wake = undefined;
     }
     await this.#attaching;
+  }
+
+  /**
+   * One turn of the loop: serve waiting ADDs, plan and act until the pool needs nothing more
+   * or a step fails, then reconcile if it is due or was requested. `run()` calls it on every
+   * tick and wake-up; tests call it directly, with their own clock.
+   */
+  async runOnce(): Promise<void> {
+    await this.#round();
+    this.#startup = false;
+    const due = this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS;
+    // Not while an ENI is being attached in the background: reconcile would adopt it twice.
+    if (this.#o.reconcile && !this.#attaching && (due || this.#reconcileRequested)) {
+      this.#reconcileRequested = false;
+      this.#lastReconcileAt = this.#now();
+      await this.#tracked("nodeIPPoolReconcile", () => this.#o.reconcile!()).catch((error) =>
+        this.#o.logger.warn("reconcile failed; retrying at the next interval", { error })
+      );
+      this.#serveWaiters();
+    }
   }
 
   /** Plan and act until the pool needs nothing more or a step fails. */

@@ -49,6 +49,12 @@ export interface NodeRuntime {
   /** Known ENIs' primary IPs, for removing their rules when they go. */
   eniPrimaryIps: Map<string, string>;
   adoptEni(meta: EniMetadata): Promise<void>;
+  /**
+   * ENIs attached since start, before adoption: asks EC2 about them, records those that are
+   * not ipamd's (no_manage, another owner, trunk/EFA) in `unmanaged`, tags the others as this
+   * node's, and returns the ids to leave alone (unmanaged, or already gone from EC2).
+   */
+  vetEnis(eniIds: readonly string[]): Promise<Set<string>>;
   forgetEni(eniId: string): void;
   /** Re-applies the SNAT rules (VPC CIDRs changed). */
   applySnat(vpcCidrs: string[]): Promise<void>;
@@ -193,6 +199,18 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
     })
     : undefined;
 
+  const vetEnis = async (eniIds: readonly string[]): Promise<Set<string>> => {
+    if (!ec2 || config.imdsOnlyMode || eniIds.length === 0) return new Set();
+    const { found, missing } = await ec2.describeNetworkInterfacesById([...eniIds]);
+    const foreign = classifyUnmanaged(found, { config, identity, primaryEniId: primary.eniId });
+    for (const id of foreign) unmanaged.add(id);
+    for (const eni of found) {
+      if (ops && !foreign.has(eni.eniId)) await tagIfMissing(eni, { ops, ec2, logger });
+    }
+    if (foreign.size > 0) logger.info("attached ENIs left alone", { enis: [...foreign] });
+    return new Set([...foreign, ...missing]);
+  };
+
   for (const meta of attached) {
     if (meta.networkCard !== 0 || unmanaged.has(meta.eniId)) continue;
     const eni = described.find((e) => e.eniId === meta.eniId);
@@ -240,6 +258,7 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
     excludedSubnets,
     eniPrimaryIps,
     adoptEni,
+    vetEnis,
     forgetEni,
     applySnat,
   };
