@@ -4,7 +4,7 @@
  * the node would find them. Also runs the installed plugin directly (STATUS and GC, which
  * libcni 1.1.2 cannot drive) and reads ipamd's and the simulator's view of the addresses.
  */
-import { CniDriver } from "./cnitool.ts";
+import { CniDriver, type Conflist } from "./cnitool.ts";
 import { type Netns, nsArgv, nsExec } from "./namespaces.ts";
 import { trackChild, untrackChild } from "./owner.ts";
 import { terminate } from "./terminate.ts";
@@ -105,16 +105,36 @@ async function waitForFile(path: string, timeoutMs: number): Promise<void> {
   }
 }
 
-/** A copy of the node's conflist with CHECK enabled (ipamd's disables it for portmap 1.1.1). */
-export async function checkingConflist(node: AwsCniNode, dir: string): Promise<CniDriver> {
-  const list = JSON.parse(await Deno.readTextFile(node.conflistFile));
-  list.disableCheck = false;
-  const file = `${dir}/${node.name}-check.conflist`;
+/** A libcni driver for a changed copy of the node's conflist (same network, same cache). */
+async function derivedDriver(
+  node: AwsCniNode,
+  file: string,
+  edit: (list: Conflist) => void,
+): Promise<CniDriver> {
+  const list = JSON.parse(await Deno.readTextFile(node.conflistFile)) as Conflist;
+  edit(list);
   await Deno.writeTextFile(file, JSON.stringify(list, null, 2));
   return new CniDriver(node.netns, {
     conflistFile: file,
     cacheDir: node.cacheDir,
     pluginDirs: [node.pluginDir, REFERENCE_PLUGIN_DIR],
+  });
+}
+
+/** The node's conflist with CHECK enabled (ipamd's disables it for portmap 1.1.1). */
+export function checkingConflist(node: AwsCniNode, dir: string): Promise<CniDriver> {
+  return derivedDriver(node, `${dir}/${node.name}-check.conflist`, (list) => {
+    list.disableCheck = false;
+  });
+}
+
+/**
+ * The node's conflist without portmap: portmap 1.1.1 runs iptables on every DEL, which tests
+ * that are not about hostPorts need not pay.
+ */
+export function awsCniOnly(node: AwsCniNode, dir: string): Promise<CniDriver> {
+  return derivedDriver(node, `${dir}/${node.name}-aws-only.conflist`, (list) => {
+    list.plugins = list.plugins.filter((p) => p.type === "aws-cni");
   });
 }
 
