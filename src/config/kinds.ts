@@ -8,7 +8,7 @@ import { formatCidr, parseCidr } from "../ipam/ipv4.ts";
 import { BOOL_SPELLINGS, parseGoAtoi, parseGoBool } from "./go_parse.ts";
 
 /** Who defines a variable: upstream aws-vpc-cni, this project, or the AWS SDKs. */
-export type Origin = "upstream" | "ours" | "aws-sdk";
+export type Origin = "upstream" | "ours" | "aws-sdk" | "kubernetes";
 
 /** Thrown by `Var.parse`; loadConfig turns it into one line of a ConfigError. */
 export class InvalidValue extends Error {

@@ -280,6 +280,21 @@ export const VARIABLES = {
     default: "",
     doc: "Overrides the API server URL of the in-cluster configuration.",
   }),
+  kubeconfig: text("KUBECONFIG", {
+    default: "",
+    origin: "kubernetes",
+    doc: "A kubeconfig file for the API server (instead of the in-cluster service account).",
+  }),
+  kubernetesServiceHost: text("KUBERNETES_SERVICE_HOST", {
+    default: "",
+    origin: "kubernetes",
+    doc: "In-cluster API server address (set by Kubernetes in every pod).",
+  }),
+  kubernetesServicePort: text("KUBERNETES_SERVICE_PORT", {
+    default: "",
+    origin: "kubernetes",
+    doc: "In-cluster API server port (set by Kubernetes in every pod).",
+  }),
   annotatePodIp: bool("ANNOTATE_POD_IP", {
     default: false,
     doc: "Annotate pods with vpc.amazonaws.com/pod-ips on ADD.",

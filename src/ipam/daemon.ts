@@ -18,6 +18,7 @@ import { RpcServer } from "../rpc/server.ts";
 import { VERSION } from "../version.ts";
 import { installPlugin } from "./install.ts";
 import { introspectionSource } from "./introspection_source.ts";
+import { connectKubernetes, type KubeLink } from "./kube.ts";
 import { cleanLeakedEnis } from "./leaked_enis.ts";
 import { PoolManager } from "./manager.ts";
 import { initNode, type NodeRuntime } from "./node_init.ts";
@@ -77,9 +78,10 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
     new ImdsClient({ ...(config.imdsEndpoint ? { endpoint: config.imdsEndpoint } : {}), logger }),
   );
   // The SDK takes ~0.4 s to load: start it now, in parallel with the IMDS reads.
-  const ec2 = config.imdsOnlyMode ? undefined : createEc2(loaded, { imds, logger, metrics });
+  const iam: { onUnauthorized?: (action: string) => void } = {};
+  const ec2 = config.imdsOnlyMode ? undefined : createEc2(loaded, { imds, logger, metrics, iam });
 
-  const state: { current?: { node: NodeRuntime; manager: PoolManager } } = {};
+  const state: { current?: { node: NodeRuntime; manager: PoolManager }; kube?: KubeLink } = {};
   const ready = Promise.withResolvers<{ node: NodeRuntime; manager: PoolManager }>();
   ready.promise.catch(() => {});
   const server = await RpcServer.listen(
@@ -92,15 +94,28 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
     metrics,
     signal: stop.signal,
     current: () => state.current,
+    eniConfigName: () => state.kube?.eniConfigName(),
   });
 
   let node: NodeRuntime;
+  let kube: KubeLink | undefined;
   try {
-    node = await initNode({ config, logger, metrics, imds, ...(ec2 ? { ec2 } : {}) });
+    kube = await connectKubernetes(config, { logger, signal: stop.signal });
+    state.kube = kube;
+    if (kube) iam.onUnauthorized = (action) => kube!.events.missingIamPermissions(action);
+    node = await initNode({
+      config,
+      logger,
+      metrics,
+      imds,
+      ...(ec2 ? { ec2 } : {}),
+      ...(kube ? { kube } : {}),
+    });
   } catch (error) {
     logger.error("node initialisation failed; exiting", { error });
     metrics.startupSeconds.labels("false", "false", "node_init").observe(seconds(started));
     ready.reject(error);
+    await kube?.close();
     await server.close({ deadlineMs: 1000 });
     stop.abort();
     await servers;
@@ -119,7 +134,9 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
     reconcile: async () => {
       await reconcile({ node, released: manager.released, logger, metrics });
     },
+    unschedulable: () => !config.manageEnisNonSchedulable && (kube?.node()?.unschedulable ?? false),
   });
+  kube?.onWarmPoolChange(() => manager.wake());
   state.current = { node, manager };
   ready.resolve(state.current);
   metrics.startupSeconds.labels("true", "false", "").observe(seconds(started));
@@ -139,6 +156,7 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
   manager.terminate();
   await server.close({ deadlineMs: SHUTDOWN_DEADLINE_MS });
   await Promise.allSettled([loop, leaks, servers]);
+  await kube?.close();
   node.nl.close();
   node.ec2?.close();
   for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
@@ -148,7 +166,12 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
 
 async function createEc2(
   loaded: LoadedConfig,
-  context: { imds: InstanceMetadata; logger: Logger; metrics: Metrics },
+  context: {
+    imds: InstanceMetadata;
+    logger: Logger;
+    metrics: Metrics;
+    iam: { onUnauthorized?: (action: string) => void };
+  },
 ): Promise<Ec2Client> {
   const { config } = loaded;
   const [{ Ec2Client }, region] = await Promise.all([
@@ -175,6 +198,7 @@ async function createEc2(
       if (!event.ok) {
         metrics.ec2ApiErrors.labels(event.action).inc();
         metrics.awsApiErrors.labels(event.action, error).inc();
+        if (error === "UnauthorizedOperation") context.iam.onUnauthorized?.(event.action);
       }
     },
   });
@@ -187,6 +211,7 @@ function startHttpServers(
     metrics: Metrics;
     signal: AbortSignal;
     current: () => { node: NodeRuntime; manager: PoolManager } | undefined;
+    eniConfigName: () => string | undefined;
   },
 ): Promise<unknown> {
   const { config } = loaded;
@@ -214,7 +239,10 @@ function startHttpServers(
       address: config.introspectionBindAddress,
       logger,
       signal,
-      handler: introspectionHandler(introspectionSource(loaded, context.current), logger),
+      handler: introspectionHandler(
+        introspectionSource(loaded, context.current, context.eniConfigName),
+        logger,
+      ),
     }));
   }
   return Promise.allSettled(tasks);

@@ -14,7 +14,11 @@ const GO_ZERO_TIME = "0001-01-01T00:00:00Z";
 
 type Current = () => { node: NodeRuntime; manager: PoolManager } | undefined;
 
-export function introspectionSource(loaded: LoadedConfig, current: Current): IntrospectionSource {
+export function introspectionSource(
+  loaded: LoadedConfig,
+  current: Current,
+  eniConfigName: () => string | undefined = () => undefined,
+): IntrospectionSource {
   return {
     enis: () => {
       const ready = current();
@@ -28,8 +32,8 @@ export function introspectionSource(loaded: LoadedConfig, current: Current): Int
         },
       };
     },
-    // Custom networking's ENIConfig name needs the Kubernetes API; without it, upstream 404s.
-    eniConfigName: () => Promise.resolve(undefined),
+    // The ENIConfig name needs the Node from the API server; without it, upstream 404s too.
+    eniConfigName: () => Promise.resolve(eniConfigName()),
     networkutilsEnv: () => networkutilsEnvSettings(loaded.config),
     ipamdEnv: () => ipamdEnvSettings(loaded.config),
     pods: () => {

@@ -21,6 +21,7 @@ import { Datastore } from "./datastore.ts";
 import { EniOps, subnetExcluded, TAG_INSTANCE_ID, TAG_NO_MANAGE } from "./eni_ops.ts";
 import { type PoolSettings, poolSettings, PREFIX_SIZE } from "./pool.ts";
 import type { PoolMode } from "./view.ts";
+import type { KubeLink } from "./kube.ts";
 
 /** Upstream's default when kubelet's max pods is unknown in prefix mode (≤ 30 vCPUs). */
 const PREFIX_MODE_MAX_PODS = 110;
@@ -60,8 +61,8 @@ export interface InitOptions {
   imds: InstanceMetadata;
   /** Resolves to an EC2 client unless the node runs in IMDS-only mode. */
   ec2?: Promise<Ec2Client>;
-  /** Kubelet's max pods, when the API server told us. */
-  maxPodsFromNode?: number;
+  /** The Kubernetes link, when an API server is configured (kube.ts). */
+  kube?: KubeLink;
 }
 
 export async function initNode(options: InitOptions): Promise<NodeRuntime> {
@@ -83,7 +84,7 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
   const maxEnis = config.maxEni === null
     ? instanceType.maxEnis
     : Math.min(config.maxEni, instanceType.maxEnis);
-  const maxPods = config.maxPods ?? options.maxPodsFromNode ??
+  const maxPods = config.maxPods ?? options.kube?.node()?.maxPods ??
     (mode === "prefix-delegation"
       ? PREFIX_MODE_MAX_PODS
       : maxEnis * (instanceType.ipv4PerEni - 1) + 2);
@@ -188,6 +189,7 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
         primaryGroups: primary.securityGroupIds,
       },
       logger,
+      ...(options.kube && config.customNetworking ? { placement: options.kube.placement } : {}),
     })
     : undefined;
 
@@ -202,7 +204,7 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
   await restoreCheckpoint({ config, ds, nl, logger });
 
   const settings = () =>
-    poolSettings(config, {
+    poolSettings(effectiveTargets(config, options.kube), {
       eniLimit: instanceType.maxEnis,
       ipv4PerEni: instanceType.ipv4PerEni,
       maxPods,
@@ -240,6 +242,20 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
     adoptEni,
     forgetEni,
     applySnat,
+  };
+}
+
+/** The warm-pool targets in force: the environment, overridden by the Node's annotations. */
+function effectiveTargets(config: Config, kube: KubeLink | undefined) {
+  if (!kube) return config;
+  const { settings } = kube.warmPool();
+  return {
+    ...config,
+    warmEniTarget: settings.warmEniTarget,
+    warmIpTarget: settings.warmIpTarget,
+    minimumIpTarget: settings.minimumIpTarget,
+    warmPrefixTarget: settings.warmPrefixTarget,
+    maxEni: settings.maxEni < 1 ? null : settings.maxEni,
   };
 }
 
