@@ -352,7 +352,7 @@ function figures(
 export const benchmark = {
   name: "cni",
   title: "aws-cni ADD/DEL via libcni vs ptp+host-local; start-up breakdown",
-  budgetSeconds: 360,
+  budgetSeconds: 420,
   needsRoot: true,
   run: (context: BenchContext): Promise<BenchResult> =>
     runCniBench({
