@@ -99,6 +99,7 @@ export class PoolManager {
   #backoffUntil = 0;
   #attaching?: Promise<void>;
   #reconcileRequested = false;
+  #wakePending = false;
   /** CIDRs we gave back to EC2, by release time: reconcile must not re-adopt them. */
   readonly released = new Map<string, number>();
 
@@ -142,6 +143,8 @@ export class PoolManager {
 
   /** Wakes the loop now (an ADD is waiting, a setting changed...). */
   wake(): void {
+    // A wake-up during a turn of the loop must not be lost: the loop runs again at once.
+    this.#wakePending = true;
     this.#wake?.();
   }
 
@@ -233,8 +236,10 @@ export class PoolManager {
   async run(signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", () => this.wake(), { once: true });
     while (!signal.aborted) {
+      this.#wakePending = false;
       await this.runOnce();
       if (signal.aborted) break;
+      if (this.#wakePending) continue;
       await new Promise<void>((resolve) => {
         const cancel = this.#clock.setTimer(
           done,
