@@ -62,7 +62,8 @@ Options:
                             token buckets (default mutating=200/5, describe=100/20); an empty
                             bucket answers RequestLimitExceeded (HTTP 503)
   --fault SPEC              inject faults, repeatable: KIND:ACTION[:rate=R][:count=N][:hold=DURATION]
-                            KIND is InternalError, Unavailable, RequestLimitExceeded or timeout
+                            KIND is InternalError, Unavailable, RequestLimitExceeded,
+                            UnauthorizedOperation (HTTP 403) or timeout
                             (timeout holds the request, default 30s, then runs it); ACTION may be *
   --seed N                  seed for ids, MACs, addresses and faults (default: random, reported)
   --prefix NAME             namespace name prefix (default vpcsim)

@@ -21,7 +21,10 @@ export class SimControlError extends Error {
   }
 }
 
-/** A fault rule for POST /faults: kind InternalError | Unavailable | RequestLimitExceeded | timeout. */
+/**
+ * A fault rule for POST /faults: kind InternalError | Unavailable | RequestLimitExceeded |
+ * UnauthorizedOperation | timeout.
+ */
 export interface FaultRule {
   action: string;
   kind: string;
