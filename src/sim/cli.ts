@@ -83,6 +83,7 @@ Control API (JSON) under <controlEndpoint> (<ec2Endpoint>/_sim):
                             "refillPerSecond":1}},"faults":[{"action":"*","kind":"InternalError",
                             "rate":0.1}]}
   POST /subnets             {"cidr":"10.10.32.0/20","tags":{"kubernetes.io/role/cni":"1"}}
+  POST /security-groups     {"name":"pods"}  (a security group in the VPC; answers its groupId)
   POST /reserve             {"subnetId":"subnet-...","count":100 | "cidrs":[...] | "fragment":true
                             | "release":[...]}  (take addresses out of a subnet, or give them back)
   POST /instances           {"instanceType":"m5.large"}  (adds a node; answers its JSON entry)

@@ -94,6 +94,11 @@ export class SimControl {
     return this.#call("POST", "/subnets", subnet);
   }
 
+  /** A security group in the VPC (for ENIConfigs and the like); answers {groupId, ...}. */
+  addSecurityGroup(group: { name: string; description?: string }): Promise<JsonObject> {
+    return this.#call("POST", "/security-groups", group);
+  }
+
   reserve(request: ReserveRequest): Promise<JsonObject> {
     return this.#call("POST", "/reserve", request);
   }
