@@ -1,0 +1,365 @@
+// ipamd's Kubernetes integration end to end (issue 6 item 5): the real ipamd in a node of
+// `ipamd sim`, talking to the wire-level API stub served inside that node's namespace; the real
+// kubectl changes the Node, the simulator's /state shows what EC2 was asked to do.
+// deno-lint-ignore-file no-console -- measured latencies belong in the test output
+import assert from "node:assert/strict";
+import { startIpamd } from "../lab/ipamd.ts";
+import { introspect, startNodeApiServer } from "../lab/node_api_server.ts";
+import { testScope } from "../lab/scope.ts";
+import { type LabNode, type Sim, startSim } from "../lab/sim.ts";
+import { REPO_ROOT } from "../lab/paths.ts";
+
+const WARM_IP = "vpc-cni-deno.dev/warm-ip-target";
+const TAINT = "node.kubernetes.io/unschedulable:NoSchedule";
+const ENICONFIG_LABEL = "k8s.amazonaws.com/eniConfig";
+
+interface SimEni {
+  networkInterfaceId: string;
+  subnetId: string;
+  secondaryIps: string[];
+  securityGroupIds: string[];
+  attachment?: { instanceId: string; deviceIndex: number };
+}
+
+interface PoolJson {
+  limits: { maxPods: number };
+  settings: { warmIpTarget: number; maxPods: number };
+  counts: { total: number; enis: number };
+  plan: { blocked?: { code: string; message: string }; reason: string };
+}
+
+/** The ENIs EC2 (the simulator) has attached to this node's instance. */
+async function enisOf(sim: Sim, node: LabNode): Promise<SimEni[]> {
+  const state = await sim.control.state();
+  return (state.networkInterfaces as unknown as SimEni[])
+    .filter((e) => e.attachment?.instanceId === node.info.instanceId)
+    .sort((a, b) => a.attachment!.deviceIndex - b.attachment!.deviceIndex);
+}
+
+/** Secondary IPs EC2 has given this node's ENIs. */
+async function secondaryIps(sim: Sim, node: LabNode): Promise<number> {
+  return (await enisOf(sim, node)).reduce((n, e) => n + e.secondaryIps.length, 0);
+}
+
+async function pool(node: LabNode): Promise<PoolJson> {
+  const { status, body } = await introspect(node.netns, "/v1/pool");
+  assert.equal(status, 200, `GET /v1/pool: ${JSON.stringify(body)}`);
+  return body as PoolJson;
+}
+
+/** Polls until `check` returns true; returns the milliseconds since `since` (default: now). */
+async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  options: { ms?: number; every?: number; since?: number } = {},
+): Promise<number> {
+  const started = options.since ?? performance.now();
+  const deadline = started + (options.ms ?? 15_000);
+  for (;;) {
+    if (await check()) return Math.round(performance.now() - started);
+    if (performance.now() > deadline) {
+      throw new Error(`${what}: not within ${options.ms ?? 15_000} ms`);
+    }
+    await new Promise((r) => setTimeout(r, options.every ?? 200));
+  }
+}
+
+/** Checks that `check` stays true for `ms` (sampled). */
+async function holds(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    assert.ok(await check(), `${what}: stopped holding`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function ipamdLog(node: LabNode): Promise<Record<string, unknown>[]> {
+  const text = await Deno.readTextFile(`${node.info.stateDir}/ipamd.log`);
+  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async (t) => {
+  await using scope = testScope("tkit");
+  const sim = await startSim({
+    nodes: 1,
+    instanceType: "m5.large",
+    args: ["--prefix", "tkit"],
+    cleanup: scope.cleanup,
+  });
+  let first: LabNode | undefined = sim.nodes[0];
+  const nextNode = async () => {
+    const node = first ?? await sim.addNode({ instanceType: "m5.large" });
+    first = undefined;
+    return node;
+  };
+
+  await t.step("max pods comes from the Node's capacity and caps the pool", async () => {
+    await using step = testScope("tkit");
+    const node = await nextNode();
+    const api = await startNodeApiServer(node, { scope: step, pods: "8" });
+    const ipamd = await startIpamd(node, {
+      env: { ...api.env, WARM_IP_TARGET: "20" },
+      cleanup: step.cleanup,
+    });
+    await ipamd.waitReady({ timeoutMs: 30_000 });
+    const p = await pool(node);
+    assert.equal(p.limits.maxPods, 8, "m5.large alone would allow 29");
+    await waitFor("the pool reaches max pods", async () => (await pool(node)).counts.total === 8);
+    await holds(
+      "EC2 gave the node no more than 8",
+      async () => await secondaryIps(sim, node) === 8,
+      1500,
+    );
+    assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "default");
+  });
+
+  await t.step(
+    "without an API server ipamd starts at once and uses the instance's limits",
+    async () => {
+      await using step = testScope("tkit");
+      const node = await nextNode();
+      const started = performance.now();
+      const ipamd = await startIpamd(node, { env: { WARM_IP_TARGET: "2" }, cleanup: step.cleanup });
+      await ipamd.waitReady({ timeoutMs: 20_000 });
+      const readyMs = Math.round(performance.now() - started);
+      console.log(`  no API server: ipamd ready in ${readyMs} ms`);
+      assert.ok(readyMs < 20_000);
+      assert.equal((await pool(node)).limits.maxPods, 29, "3 ENIs x 9 IPs + 2");
+      const eniConfigs = await introspect(node.netns, "/v1/eni-configs");
+      assert.equal(eniConfigs.status, 404);
+      assert.ok(
+        (await ipamdLog(node)).some((l) => l.msg === "running without the Kubernetes API server"),
+      );
+    },
+  );
+
+  await t.step(
+    "a warm-ip-target node annotation changes the pool live; an invalid one is a Warning event",
+    async () => {
+      await using step = testScope("tkit");
+      const node = await nextNode();
+      const api = await startNodeApiServer(node, { scope: step });
+      const ipamd = await startIpamd(node, {
+        env: { ...api.env, WARM_IP_TARGET: "2" },
+        cleanup: step.cleanup,
+      });
+      await ipamd.waitReady({ timeoutMs: 30_000 });
+      await waitFor("the pool holds the env's 2", async () => await secondaryIps(sim, node) === 2);
+      const pid = ipamd.pid;
+
+      const bad = await api.kubectl("annotate", "node", api.nodeName, `${WARM_IP}=lots`);
+      assert.equal(bad.code, 0, bad.stderr);
+      await waitFor(
+        "an InvalidNodeOverride event",
+        () => api.events("InvalidNodeOverride").length > 0,
+      );
+      const [event] = api.events("InvalidNodeOverride");
+      assert.equal(event!.type, "Warning");
+      assert.deepEqual(
+        [(event!.regarding as { kind: string }).kind, (event!.regarding as { name: string }).name],
+        ["Node", api.nodeName],
+      );
+      assert.match(
+        String(event!.note),
+        /warm-ip-target must be a whole number.*"lots".*WARM_IP_TARGET/,
+      );
+      assert.equal((await pool(node)).settings.warmIpTarget, 2, "the env value is kept");
+      await holds("the pool stays at 2", async () => await secondaryIps(sim, node) === 2, 1000);
+
+      const t1 = performance.now();
+      const set = await api.kubectl(
+        "annotate",
+        "--overwrite",
+        "node",
+        api.nodeName,
+        `${WARM_IP}=6`,
+      );
+      assert.equal(set.code, 0, set.stderr);
+      const grewMs = await waitFor(
+        "the pool grows to 6",
+        async () => await secondaryIps(sim, node) === 6,
+        { since: t1 },
+      );
+      assert.equal((await pool(node)).settings.warmIpTarget, 6);
+
+      const t2 = performance.now();
+      const removed = await api.kubectl("annotate", "node", api.nodeName, `${WARM_IP}-`);
+      assert.equal(removed.code, 0, removed.stderr);
+      const shrankMs = await waitFor(
+        "the pool goes back to 2",
+        async () => await secondaryIps(sim, node) === 2,
+        { since: t2 },
+      );
+      assert.equal((await pool(node)).settings.warmIpTarget, 2);
+      assert.equal(ipamd.pid, pid, "no restart");
+      assert.equal(api.events("InvalidNodeOverride").length, 1);
+      console.log(`  kubectl annotate → EC2: grew in ${grewMs} ms, shrank in ${shrankMs} ms`);
+    },
+  );
+
+  await t.step(
+    "custom networking puts new ENIs in the ENIConfig's subnet and security groups",
+    async () => {
+      await using step = testScope("tkit");
+      const subnet = String((await sim.control.addSubnet({ cidr: "10.10.32.0/20" })).subnetId);
+      const group = String((await sim.control.addSecurityGroup({ name: "tkit-pods" })).groupId);
+      const node = await nextNode();
+      const api = await startNodeApiServer(node, {
+        scope: step,
+        labels: { [ENICONFIG_LABEL]: "tkit-pods" },
+      });
+      const crd = await api.kubectl("apply", "-f", `${REPO_ROOT}/manifests/eniconfig-crd.yaml`);
+      assert.equal(crd.code, 0, crd.stderr);
+      const applied = await api.apply({
+        apiVersion: "crd.k8s.amazonaws.com/v1alpha1",
+        kind: "ENIConfig",
+        metadata: { name: "tkit-pods" },
+        spec: { subnet, securityGroups: [group] },
+      });
+      assert.equal(applied.code, 0, applied.stderr);
+      const ipamd = await startIpamd(node, {
+        env: { ...api.env, AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG: "true", WARM_IP_TARGET: "3" },
+        cleanup: step.cleanup,
+      });
+      await ipamd.waitReady({ timeoutMs: 30_000 });
+      await waitFor(
+        "3 pod addresses on a secondary ENI",
+        async () => await secondaryIps(sim, node) === 3,
+      );
+      const [primary, ...others] = await enisOf(sim, node);
+      assert.equal(primary!.networkInterfaceId, node.info.primaryEniId);
+      assert.deepEqual(primary!.secondaryIps, [], "the primary ENI serves no pods");
+      assert.equal(others.length, 1);
+      assert.equal(others[0]!.subnetId, subnet);
+      assert.deepEqual(others[0]!.securityGroupIds, [group]);
+      assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "tkit-pods");
+    },
+  );
+
+  await t.step(
+    "custom networking with a missing ENIConfig creates no ENI and says why",
+    async () => {
+      await using step = testScope("tkit");
+      const node = await nextNode();
+      const api = await startNodeApiServer(node, {
+        scope: step,
+        labels: { [ENICONFIG_LABEL]: "tkit-missing" },
+      });
+      const crd = await api.kubectl("apply", "-f", `${REPO_ROOT}/manifests/eniconfig-crd.yaml`);
+      assert.equal(crd.code, 0, crd.stderr);
+      const ipamd = await startIpamd(node, {
+        env: { ...api.env, AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG: "true", WARM_IP_TARGET: "3" },
+        cleanup: step.cleanup,
+      });
+      await ipamd.waitReady({ timeoutMs: 30_000 });
+      await waitFor(
+        "an error naming the ENIConfig",
+        async () =>
+          (await ipamdLog(node)).some((l) =>
+            /ENIConfig "tkit-missing" is not available \(no ENIConfig with that name\)/.test(
+              String((l.error as { message?: unknown } | undefined)?.message),
+            )
+          ),
+      );
+      await holds("no ENI is created", async () => (await enisOf(sim, node)).length === 1, 1500);
+      assert.equal(await secondaryIps(sim, node), 0);
+      assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "tkit-missing");
+    },
+  );
+
+  await t.step("the unschedulable taint holds growth; removing it resumes", async () => {
+    await using step = testScope("tkit");
+    const node = await nextNode();
+    const api = await startNodeApiServer(node, { scope: step });
+    const ipamd = await startIpamd(node, {
+      env: { ...api.env, WARM_IP_TARGET: "2" },
+      cleanup: step.cleanup,
+    });
+    await ipamd.waitReady({ timeoutMs: 30_000 });
+    await waitFor("the pool holds 2", async () => await secondaryIps(sim, node) === 2);
+
+    const taint = await api.kubectl("taint", "node", api.nodeName, TAINT);
+    assert.equal(taint.code, 0, taint.stderr);
+    const more = await api.kubectl("annotate", "node", api.nodeName, `${WARM_IP}=6`);
+    assert.equal(more.code, 0, more.stderr);
+    await waitFor("ipamd wants 6 but holds", async () => {
+      const p = await pool(node);
+      return p.settings.warmIpTarget === 6 && p.plan.blocked?.code === "held";
+    });
+    await holds("no growth while cordoned", async () => await secondaryIps(sim, node) === 2, 2000);
+
+    const t3 = performance.now();
+    const untaint = await api.kubectl("taint", "node", api.nodeName, `${TAINT}-`);
+    assert.equal(untaint.code, 0, untaint.stderr);
+    const resumedMs = await waitFor(
+      "growth resumes",
+      async () => await secondaryIps(sim, node) === 6,
+      { since: t3 },
+    );
+    console.log(`  kubectl taint - → growth in ${resumedMs} ms`);
+  });
+
+  await t.step(
+    "UnauthorizedOperation from EC2 becomes one MissingIAMPermissions event on the aws-node pod",
+    async () => {
+      await using step = testScope("tkit");
+      const node = await nextNode();
+      const api = await startNodeApiServer(node, { scope: step });
+      await sim.control.resetCounters();
+      await sim.control.faults({
+        faults: [{ action: "AssignPrivateIpAddresses", kind: "UnauthorizedOperation" }],
+      });
+      step.defer("clear the faults", () => sim.control.faults({ faults: [] }));
+      const ipamd = await startIpamd(node, {
+        env: { ...api.env, WARM_IP_TARGET: "2" },
+        cleanup: step.cleanup,
+      });
+      await ipamd.waitReady({ timeoutMs: 30_000 });
+      const failures = async () => {
+        const counters = await sim.control.counters() as {
+          actions: Record<string, { errors: Record<string, number> }>;
+        };
+        return counters.actions.AssignPrivateIpAddresses?.errors.UnauthorizedOperation ?? 0;
+      };
+      await waitFor("a storm of refused calls", async () => await failures() >= 3, { ms: 20_000 });
+      const events = api.events("MissingIAMPermissions");
+      assert.equal(events.length, 1, `${await failures()} refused calls, ${events.length} events`);
+      const event = events[0]!;
+      const pod = api.stub.get("v1", "Pod", api.podName, "kube-system")!;
+      assert.equal(event.type, "Warning");
+      assert.equal(event.action, "ec2:AssignPrivateIpAddresses");
+      assert.equal(event.reportingController, "aws-node");
+      assert.deepEqual(event.regarding, {
+        apiVersion: "v1",
+        kind: "Pod",
+        namespace: "kube-system",
+        name: api.podName,
+        uid: (pod.metadata as { uid: string }).uid,
+      });
+      const created = api.stub.requestsTo(
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/kube-system/events",
+      );
+      assert.equal(created.length, 1);
+      const listed = await api.kubectl(
+        "get",
+        "events.v1.events.k8s.io",
+        "-n",
+        "kube-system",
+        "-o",
+        "json",
+      );
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, /MissingIAMPermissions/);
+
+      await sim.control.faults({ faults: [] });
+      await waitFor(
+        "the pool grows once permitted",
+        async () => await secondaryIps(sim, node) === 2,
+        {
+          ms: 30_000,
+        },
+      );
+    },
+  );
+});
