@@ -131,6 +131,8 @@ export async function connectKubernetes(
     close: async () => {
       await watcher?.stop();
       await events.flush().catch(() => {});
+      // Writes the series count of repeated events (a storm folded into one Event).
+      await recorder.close().catch(() => {});
       await client.close?.();
     },
   };

@@ -9,6 +9,8 @@ import { testScope } from "../lab/scope.ts";
 import { type LabNode, type Sim, startSim } from "../lab/sim.ts";
 import { REPO_ROOT } from "../lab/paths.ts";
 
+/** Runs only the steps whose name contains this (development: IPAMD_K8S_STEP=cordon). */
+const ONLY = Deno.env.get("IPAMD_K8S_STEP");
 const WARM_IP = "vpc-cni-deno.dev/warm-ip-target";
 const TAINT = "node.kubernetes.io/unschedulable:NoSchedule";
 const ENICONFIG_LABEL = "k8s.amazonaws.com/eniConfig";
@@ -86,6 +88,8 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     args: ["--prefix", "tkit"],
     cleanup: scope.cleanup,
   });
+  const step = (name: string, fn: () => Promise<void>) =>
+    t.step({ name, fn, ignore: ONLY !== undefined && !name.includes(ONLY) });
   let first: LabNode | undefined = sim.nodes[0];
   const nextNode = async () => {
     const node = first ?? await sim.addNode({ instanceType: "m5.large" });
@@ -93,7 +97,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     return node;
   };
 
-  await t.step("max pods comes from the Node's capacity and caps the pool", async () => {
+  await step("max pods comes from the Node's capacity and caps the pool", async () => {
     await using step = testScope("tkit");
     const node = await nextNode();
     const api = await startNodeApiServer(node, { scope: step, pods: "8" });
@@ -113,7 +117,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "default");
   });
 
-  await t.step(
+  await step(
     "without an API server ipamd starts at once and uses the instance's limits",
     async () => {
       await using step = testScope("tkit");
@@ -133,7 +137,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     },
   );
 
-  await t.step(
+  await step(
     "a warm-ip-target node annotation changes the pool live; an invalid one is a Warning event",
     async () => {
       await using step = testScope("tkit");
@@ -197,7 +201,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     },
   );
 
-  await t.step(
+  await step(
     "custom networking puts new ENIs in the ENIConfig's subnet and security groups",
     async () => {
       await using step = testScope("tkit");
@@ -236,7 +240,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     },
   );
 
-  await t.step(
+  await step(
     "custom networking with a missing ENIConfig creates no ENI and says why",
     async () => {
       await using step = testScope("tkit");
@@ -267,7 +271,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     },
   );
 
-  await t.step("the unschedulable taint holds growth; removing it resumes", async () => {
+  await step("the unschedulable taint holds growth; removing it resumes", async () => {
     await using step = testScope("tkit");
     const node = await nextNode();
     const api = await startNodeApiServer(node, { scope: step });
@@ -299,7 +303,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     console.log(`  kubectl taint - → growth in ${resumedMs} ms`);
   });
 
-  await t.step(
+  await step(
     "UnauthorizedOperation from EC2 becomes one MissingIAMPermissions event on the aws-node pod",
     async () => {
       await using step = testScope("tkit");
@@ -356,10 +360,16 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
       await waitFor(
         "the pool grows once permitted",
         async () => await secondaryIps(sim, node) === 2,
-        {
-          ms: 30_000,
-        },
+        { ms: 30_000 },
       );
+      // The repeats were counted, not posted: SIGTERM writes the count as the Event's series.
+      const refused = await failures();
+      const stopped = await ipamd.stop();
+      assert.equal(stopped.status.code, 0);
+      const [after] = api.events("MissingIAMPermissions");
+      assert.equal((after!.series as { count?: number } | undefined)?.count, refused);
+      assert.equal(api.events("MissingIAMPermissions").length, 1);
+      console.log(`  ${refused} refused EC2 calls → 1 Event, series.count ${refused}`);
     },
   );
 });
