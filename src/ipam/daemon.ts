@@ -137,6 +137,7 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
     unschedulable: () => !config.manageEnisNonSchedulable && (kube?.node()?.unschedulable ?? false),
   });
   kube?.onWarmPoolChange(() => manager.wake());
+  kube?.onNodeChange(() => manager.wake());
   state.current = { node, manager };
   ready.resolve(state.current);
   metrics.startupSeconds.labels("true", "false", "").observe(seconds(started));

@@ -32,6 +32,8 @@ export interface KubeLink {
   warmPool(): EffectiveWarmPool;
   /** Calls back when the node's effective warm-pool settings change. */
   onWarmPoolChange(listener: () => void): void;
+  /** Calls back when the node is cordoned or uncordoned, or its capacity.pods changes. */
+  onNodeChange(listener: () => void): void;
   /** Custom networking: where new ENIs go (ENIConfig subnet and security groups). */
   placement: EniPlacement;
   eniConfigName(): string | undefined;
@@ -88,8 +90,29 @@ export async function connectKubernetes(
     warmPrefixTarget: config.warmPrefixTarget,
     maxEni: config.maxEni ?? -1,
   }, { events, logger });
+  const nodeListeners = new Set<() => void>();
   if (watcher) {
     overrides.follow(watcher);
+    let seen: NodeInfo | undefined;
+    watcher.subscribe((node) => {
+      const before = seen;
+      seen = node;
+      const cordon = node.unschedulable !== (before?.unschedulable ?? false);
+      if (cordon && !config.manageEnisNonSchedulable) {
+        logger.info(
+          node.unschedulable
+            ? "node cordoned (unschedulable taint): holding ENI and IP growth and freeing"
+            : "node schedulable again: managing ENIs and IPs",
+          { node: node.name },
+        );
+      }
+      if (node.maxPods !== before?.maxPods && config.maxPods === null) {
+        logger.info("max pods from the Node's capacity.pods", { maxPods: node.maxPods ?? null });
+      }
+      if (!before || cordon || node.maxPods !== before.maxPods) {
+        for (const listener of [...nodeListeners]) listener();
+      }
+    });
     await watcher.start().catch((error) =>
       logger.warn("cannot read this node from the API server yet", { error })
     );
@@ -110,6 +133,7 @@ export async function connectKubernetes(
     node: () => watcher?.current,
     warmPool: () => overrides.current,
     onWarmPoolChange: (listener) => overrides.subscribe(() => listener()),
+    onNodeChange: (listener) => nodeListeners.add(listener),
     eniConfigName,
     placement: async () => {
       if (!config.customNetworking) return undefined;

@@ -88,7 +88,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     args: ["--prefix", "tkit"],
     cleanup: scope.cleanup,
   });
-  const step = (name: string, fn: () => Promise<void>) =>
+  const runStep = (name: string, fn: () => Promise<void>) =>
     t.step({ name, fn, ignore: ONLY !== undefined && !name.includes(ONLY) });
   let first: LabNode | undefined = sim.nodes[0];
   const nextNode = async () => {
@@ -97,7 +97,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     return node;
   };
 
-  await step("max pods comes from the Node's capacity and caps the pool", async () => {
+  await runStep("max pods comes from the Node's capacity and caps the pool", async () => {
     await using step = testScope("tkit");
     const node = await nextNode();
     const api = await startNodeApiServer(node, { scope: step, pods: "8" });
@@ -115,9 +115,29 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
       1500,
     );
     assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "default");
+
+    // kubelet reports a new capacity (restarted with another --max-pods): followed live.
+    const t0 = performance.now();
+    const patched = await api.kubectl(
+      "patch",
+      "node",
+      api.nodeName,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { capacity: { pods: "12" } } }),
+    );
+    assert.equal(patched.code, 0, patched.stderr);
+    const grewMs = await waitFor(
+      "the pool follows the new max pods",
+      async () => await secondaryIps(sim, node) === 12,
+      { since: t0 },
+    );
+    assert.equal((await pool(node)).limits.maxPods, 12);
+    console.log(`  capacity.pods 8 → 12: EC2 at 12 after ${grewMs} ms`);
   });
 
-  await step(
+  await runStep(
     "without an API server ipamd starts at once and uses the instance's limits",
     async () => {
       await using step = testScope("tkit");
@@ -137,7 +157,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     },
   );
 
-  await step(
+  await runStep(
     "a warm-ip-target node annotation changes the pool live; an invalid one is a Warning event",
     async () => {
       await using step = testScope("tkit");
@@ -201,7 +221,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     },
   );
 
-  await step(
+  await runStep(
     "custom networking puts new ENIs in the ENIConfig's subnet and security groups",
     async () => {
       await using step = testScope("tkit");
@@ -240,7 +260,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     },
   );
 
-  await step(
+  await runStep(
     "custom networking with a missing ENIConfig creates no ENI and says why",
     async () => {
       await using step = testScope("tkit");
@@ -271,7 +291,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     },
   );
 
-  await step("the unschedulable taint holds growth; removing it resumes", async () => {
+  await runStep("the unschedulable taint holds growth; removing it resumes", async () => {
     await using step = testScope("tkit");
     const node = await nextNode();
     const api = await startNodeApiServer(node, { scope: step });
@@ -295,15 +315,21 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     const t3 = performance.now();
     const untaint = await api.kubectl("taint", "node", api.nodeName, `${TAINT}-`);
     assert.equal(untaint.code, 0, untaint.stderr);
+    const kubectlMs = Math.round(performance.now() - t3);
     const resumedMs = await waitFor(
       "growth resumes",
       async () => await secondaryIps(sim, node) === 6,
       { since: t3 },
     );
-    console.log(`  kubectl taint - → growth in ${resumedMs} ms`);
+    console.log(`  kubectl taint - (${kubectlMs} ms) → growth in ${resumedMs} ms`);
+    // The untaint wakes the pool manager: not its next 5 s tick.
+    assert.ok(resumedMs - kubectlMs < 2000, `${resumedMs - kubectlMs} ms after kubectl`);
+    const messages = (await ipamdLog(node)).map((l) => l.msg);
+    assert.ok(messages.some((m) => String(m).startsWith("node cordoned")));
+    assert.ok(messages.some((m) => String(m).startsWith("node schedulable again")));
   });
 
-  await step(
+  await runStep(
     "UnauthorizedOperation from EC2 becomes one MissingIAMPermissions event on the aws-node pod",
     async () => {
       await using step = testScope("tkit");
