@@ -128,6 +128,32 @@ export async function connectKubernetes(
       labelKey: config.eniConfigLabel,
     }).name;
   };
+  const placement: EniPlacement = async () => {
+    if (!config.customNetworking) return undefined;
+    const name = eniConfigName();
+    if (!name) {
+      throw new RangeError(
+        "custom networking needs this node's labels: the Node is not readable",
+      );
+    }
+    if (cached && cached.name === name && Date.now() - cached.at < ENICONFIG_CACHE_MS) {
+      return cached.value;
+    }
+    const eniConfig = await fetchEniConfig(client, name);
+    const value = { subnetId: eniConfig.subnet, groupIds: eniConfig.securityGroups };
+    cached = { at: Date.now(), name, value };
+    return value;
+  };
+  if (config.customNetworking) {
+    // Said once, plainly, at start: a failed ENI allocation is otherwise only a backoff warning.
+    await placement().catch((error) =>
+      logger.error(
+        "custom networking: this node's ENIConfig is not usable; no ENI is created for pods " +
+          "until it is",
+        { error },
+      )
+    );
+  }
   return {
     client,
     node: () => watcher?.current,
@@ -135,22 +161,7 @@ export async function connectKubernetes(
     onWarmPoolChange: (listener) => overrides.subscribe(() => listener()),
     onNodeChange: (listener) => nodeListeners.add(listener),
     eniConfigName,
-    placement: async () => {
-      if (!config.customNetworking) return undefined;
-      const name = eniConfigName();
-      if (!name) {
-        throw new RangeError(
-          "custom networking needs this node's labels: the Node is not readable",
-        );
-      }
-      if (cached && cached.name === name && Date.now() - cached.at < ENICONFIG_CACHE_MS) {
-        return cached.value;
-      }
-      const eniConfig = await fetchEniConfig(client, name);
-      const value = { subnetId: eniConfig.subnet, groupIds: eniConfig.securityGroups };
-      cached = { at: Date.now(), name, value };
-      return value;
-    },
+    placement,
     events,
     close: async () => {
       await watcher?.stop();
