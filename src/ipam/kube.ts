@@ -46,6 +46,7 @@ export async function connectKubernetes(
   options: { logger: Logger; signal?: AbortSignal },
 ): Promise<KubeLink | undefined> {
   const { logger } = options;
+  const later: { watcher?: NodeWatcher } = {};
   const required = apiServerRequired({
     customNetworking: config.customNetworking,
     podEni: config.enablePodEni,
@@ -60,7 +61,14 @@ export async function connectKubernetes(
       ? { KUBERNETES_SERVICE_PORT: config.kubernetesServicePort }
       : {}),
     ...(config.clusterEndpoint ? { CLUSTER_ENDPOINT: config.clusterEndpoint } : {}),
-  }, { required, logger, ...(options.signal ? { signal: options.signal } : {}) });
+  }, {
+    required,
+    logger,
+    ...(options.signal ? { signal: options.signal } : {}),
+    // Back after the start-up wait: read the Node now (max pods, overrides), not after the
+    // watcher's backoff (up to 30 s).
+    onConnected: () => later.watcher?.retryNow(),
+  });
   if (!client) {
     logger.info("running without the Kubernetes API server", {
       reason: state.connected ? undefined : String(state.reason),
@@ -81,7 +89,7 @@ export async function connectKubernetes(
     logger,
   });
   const watcher = config.nodeName
-    ? new NodeWatcher(client, config.nodeName, { logger })
+    ? later.watcher = new NodeWatcher(client, config.nodeName, { logger })
     : undefined;
   const overrides = new WarmPoolOverrides({
     warmEniTarget: config.warmEniTarget,
