@@ -3,7 +3,7 @@
 // kubectl changes the Node, the simulator's /state shows what EC2 was asked to do.
 // deno-lint-ignore-file no-console -- measured latencies belong in the test output
 import assert from "node:assert/strict";
-import { startIpamd } from "../lab/ipamd.ts";
+import { type Ipamd, startIpamd } from "../lab/ipamd.ts";
 import { introspect, startNodeApiServer } from "../lab/node_api_server.ts";
 import { testScope } from "../lab/scope.ts";
 import { type LabNode, type Sim, startSim } from "../lab/sim.ts";
@@ -11,6 +11,10 @@ import { REPO_ROOT } from "../lab/paths.ts";
 
 /** Runs only the steps whose name contains this (development: IPAMD_K8S_STEP=cordon). */
 const ONLY = Deno.env.get("IPAMD_K8S_STEP");
+const LATE = "with the API server down at start, ipamd runs without it after the 30 s wait " +
+  "and reads the Node once the server is back";
+/** The late API server's port on that node's loopback (the node's own namespace: free). */
+const LATE_PORT = 16443;
 const WARM_IP = "vpc-cni-deno.dev/warm-ip-target";
 const TAINT = "node.kubernetes.io/unschedulable:NoSchedule";
 const ENICONFIG_LABEL = "k8s.amazonaws.com/eniConfig";
@@ -91,6 +95,19 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
   const runStep = (name: string, fn: () => Promise<void>) =>
     t.step({ name, fn, ignore: ONLY !== undefined && !name.includes(ONLY) });
   let first: LabNode | undefined = sim.nodes[0];
+  // Started now, checked by the LATE step: the 30 s start-up wait overlaps the other steps.
+  let late: { node: LabNode; ipamd: Ipamd; startedAt: number } | undefined;
+  if (ONLY === undefined || LATE.includes(ONLY)) {
+    const node = await sim.addNode({ instanceType: "m5.large" });
+    const down = await startNodeApiServer(node, { scope, port: LATE_PORT });
+    await down.close(); // ipamd's kubeconfig points at a port nothing listens on
+    const startedAt = performance.now();
+    const ipamd = await startIpamd(node, {
+      env: { ...down.env, WARM_IP_TARGET: "20" },
+      cleanup: scope.cleanup,
+    });
+    late = { node, ipamd, startedAt };
+  }
   // Custom networking's pod subnet and security group, made once.
   let made: Promise<{ subnet: string; group: string }> | undefined;
   const podNetwork = () =>
@@ -347,6 +364,42 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     const messages = (await ipamdLog(node)).map((l) => l.msg);
     assert.ok(messages.some((m) => String(m).startsWith("node cordoned")));
     assert.ok(messages.some((m) => String(m).startsWith("node schedulable again")));
+  });
+
+  // Before the UnauthorizedOperation step: this ipamd must be gone when EC2 starts refusing.
+  await runStep(LATE, async () => {
+    await using step = testScope("tkit");
+    const { node, ipamd, startedAt } = late!;
+    await ipamd.waitReady({ timeoutMs: 60_000 });
+    const log = await ipamdLog(node);
+    const at = (msg: string) => Date.parse(String(log.find((l) => l.msg === msg)?.ts));
+    const waitedMs = at("continuing without the API server; probing in the background") -
+      at("ipamd starting");
+    const readyMs = at("ipamd ready") - at("ipamd starting");
+    console.log(`  API server down: waited ${waitedMs} ms for it, ready after ${readyMs} ms`);
+    assert.ok(waitedMs >= 25_000 && waitedMs < 40_000, `gave up waiting after ${waitedMs} ms`);
+    assert.equal((await pool(node)).limits.maxPods, 29, "no Node yet: the instance's limit");
+    await waitFor("the pool grows to 20", async () => await secondaryIps(sim, node) === 20);
+
+    const t0 = performance.now();
+    await startNodeApiServer(node, { scope: step, port: LATE_PORT, pods: "8" });
+    const readMs = await waitFor(
+      "max pods from the Node",
+      async () => (await pool(node)).limits.maxPods === 8,
+      { since: t0 },
+    );
+    // The start-up probe goes on every 5 s and nudges the node watcher out of its backoff.
+    assert.ok(readMs < 10_000, `Node read ${readMs} ms after the API server came back`);
+    const shrankMs = await waitFor(
+      "the pool gives back what max pods no longer allows",
+      async () => await secondaryIps(sim, node) === 8,
+      { since: t0 },
+    );
+    console.log(
+      `  API server back: Node read after ${readMs} ms, EC2 at 8 after ${shrankMs} ms ` +
+        `(${Math.round((performance.now() - startedAt) / 1000)} s after ipamd started)`,
+    );
+    await ipamd.stop();
   });
 
   await runStep(

@@ -32,6 +32,8 @@ export interface NodeApiServer {
   apply(...objects: JsonObject[]): Promise<KubectlResult>;
   /** events.k8s.io/v1 Events with this reason, in every namespace. */
   events(reason: string): JsonObject[];
+  /** Stops serving (idempotent; the scope calls it too). */
+  close(): Promise<void>;
 }
 
 export interface NodeApiServerOptions {
@@ -42,6 +44,8 @@ export interface NodeApiServerOptions {
   annotations?: Record<string, string>;
   /** Stored before ipamd starts (after the Node and the aws-node pod). */
   objects?: JsonObject[];
+  /** Port on the node's loopback (default: any free one). */
+  port?: number;
 }
 
 export async function startNodeApiServer(
@@ -56,6 +60,7 @@ export async function startNodeApiServer(
   // after the thread switched back.
   const stub = await K8sStub.start({
     tls: true,
+    ...(options.port ? { port: options.port } : {}),
     bindWith: (bind) => withNetns(node.netns.path, bind),
     objects: [
       nodeObject(nodeName, {
@@ -67,7 +72,9 @@ export async function startNodeApiServer(
       ...options.objects ?? [],
     ],
   });
-  scope.defer(`stop the API stub of ${node.netns.name}`, () => stub.close());
+  let closed: Promise<void> | undefined;
+  const close = () => closed ??= stub.close();
+  scope.defer(`stop the API stub of ${node.netns.name}`, close);
   const kubeconfig = await stub.writeKubeconfig(dir);
   const kubectl = async (args: string[]): Promise<KubectlResult> => {
     const argv = nsArgv(node.netns, [
@@ -99,6 +106,7 @@ export async function startNodeApiServer(
       }
       return await kubectl(["apply", "-f", files]);
     },
+    close,
     events: (reason) => stub.list("events.k8s.io/v1", "Event").filter((e) => e.reason === reason),
   };
 }
