@@ -3,7 +3,7 @@
 // kubectl changes the Node, the simulator's /state shows what EC2 was asked to do.
 // deno-lint-ignore-file no-console -- measured latencies belong in the test output
 import assert from "node:assert/strict";
-import { type Ipamd, startIpamd } from "../lab/ipamd.ts";
+import { type Ipamd, IpamdError, startIpamd } from "../lab/ipamd.ts";
 import { introspect, startNodeApiServer } from "../lab/node_api_server.ts";
 import { testScope } from "../lab/scope.ts";
 import { type LabNode, type Sim, startSim } from "../lab/sim.ts";
@@ -16,6 +16,7 @@ const LATE = "with the API server down at start, ipamd runs without it after the
 /** The late API server's port on that node's loopback (the node's own namespace: free). */
 const LATE_PORT = 16443;
 const WARM_IP = "vpc-cni-deno.dev/warm-ip-target";
+const MAX_ENI = "vpc-cni-deno.dev/max-eni";
 const TAINT = "node.kubernetes.io/unschedulable:NoSchedule";
 const ENICONFIG_LABEL = "k8s.amazonaws.com/eniConfig";
 
@@ -29,7 +30,7 @@ interface SimEni {
 
 interface PoolJson {
   limits: { maxPods: number };
-  settings: { warmIpTarget: number; maxPods: number };
+  settings: { warmIpTarget: number; maxPods: number; maxEnis: number };
   counts: { total: number; enis: number };
   plan: { blocked?: { code: string; message: string }; reason: string };
 }
@@ -242,6 +243,21 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
       assert.equal(ipamd.pid, pid, "no restart");
       assert.equal(api.events("InvalidNodeOverride").length, 1);
       console.log(`  kubectl annotate → EC2: grew in ${grewMs} ms, shrank in ${shrankMs} ms`);
+
+      // max-eni too: 15 warm IPs wanted, but only the primary ENI (9 IPs) allowed.
+      const capped = await api.kubectl(
+        "annotate",
+        "node",
+        api.nodeName,
+        `${MAX_ENI}=1`,
+        `${WARM_IP}=15`,
+      );
+      assert.equal(capped.code, 0, capped.stderr);
+      await waitFor("the primary ENI fills up", async () => await secondaryIps(sim, node) === 9);
+      await holds("no second ENI", async () => (await enisOf(sim, node)).length === 1, 1000);
+      const p = await pool(node);
+      assert.equal(p.settings.maxEnis, 1);
+      assert.equal(p.plan.blocked?.code, "no-room");
     },
   );
 
@@ -280,6 +296,24 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
       assert.equal(others[0]!.subnetId, subnet);
       assert.deepEqual(others[0]!.securityGroupIds, [group]);
       assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "tkit-pods");
+      // Upstream precedence, followed live: annotation over label, external label over both.
+      const eniConfigs = async () => (await introspect(node.netns, "/v1/eni-configs")).body;
+      const annotated = await api.kubectl(
+        "annotate",
+        "node",
+        api.nodeName,
+        `${ENICONFIG_LABEL}=tkit-by-annotation`,
+      );
+      assert.equal(annotated.code, 0, annotated.stderr);
+      await waitFor("the annotation wins", async () => await eniConfigs() === "tkit-by-annotation");
+      const external = await api.kubectl(
+        "label",
+        "node",
+        api.nodeName,
+        "vpc.amazonaws.com/externalEniConfig=tkit-external",
+      );
+      assert.equal(external.code, 0, external.stderr);
+      await waitFor("the external label wins", async () => await eniConfigs() === "tkit-external");
     },
   );
 
@@ -401,6 +435,27 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     );
     await ipamd.stop();
   });
+
+  await runStep(
+    "an UnauthorizedOperation that stops node init is reported on the aws-node pod before ipamd exits",
+    async () => {
+      await using step = testScope("tkit");
+      const node = await nextNode();
+      const api = await startNodeApiServer(node, { scope: step });
+      await sim.control.faults({
+        faults: [{ action: "DescribeInstanceTypes", kind: "UnauthorizedOperation" }],
+      });
+      step.defer("clear the faults", () => sim.control.faults({ faults: [] }));
+      const ipamd = await startIpamd(node, { env: api.env, cleanup: step.cleanup });
+      const error = await ipamd.waitReady({ timeoutMs: 30_000 }).catch((e) => e);
+      assert.ok(error instanceof IpamdError, String(error));
+      assert.equal(error.exitStatus?.code, 1);
+      const events = api.events("MissingIAMPermissions");
+      assert.equal(events.length, 1);
+      assert.equal(events[0]!.action, "ec2:DescribeInstanceTypes");
+      assert.match(String(events[0]!.note), /ec2:DescribeInstanceTypes.*iam-policy\.json/);
+    },
+  );
 
   await runStep(
     "UnauthorizedOperation from EC2 becomes one MissingIAMPermissions event on the aws-node pod",
