@@ -262,7 +262,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
   );
 
   await runStep(
-    "custom networking puts new ENIs in the ENIConfig's subnet and security groups",
+    "custom networking waits for the API server, then puts new ENIs in the ENIConfig's subnet and security groups",
     async () => {
       await using step = testScope("tkit");
       const { subnet, group } = await podNetwork();
@@ -280,10 +280,31 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
         spec: { subnet, securityGroups: [group] },
       });
       assert.equal(applied.code, 0, applied.stderr);
+      // Custom networking needs the API server: while /version fails, ipamd waits (not ready).
+      let healthy = false;
+      api.stub.intercept = (request) =>
+        !healthy && request.path === "/version"
+          ? Response.json({
+            kind: "Status",
+            apiVersion: "v1",
+            status: "Failure",
+            reason: "ServiceUnavailable",
+            message: "etcd is down",
+            code: 503,
+          }, { status: 503 })
+          : undefined;
       const ipamd = await startIpamd(node, {
         env: { ...api.env, AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG: "true", WARM_IP_TARGET: "3" },
         cleanup: step.cleanup,
       });
+      await waitFor(
+        "ipamd waits for the API server",
+        () => api.stub.requestsTo("GET", "/version").length >= 2,
+      );
+      assert.equal(ipamd.running, true);
+      assert.equal((await ipamd.status()).ready, false);
+      assert.equal((await enisOf(sim, node)).length, 1);
+      healthy = true;
       await ipamd.waitReady({ timeoutMs: 30_000 });
       await waitFor(
         "3 pod addresses on a secondary ENI",
