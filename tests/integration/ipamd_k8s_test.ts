@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { type Ipamd, IpamdError, startIpamd } from "../lab/ipamd.ts";
 import { introspect, startNodeApiServer } from "../lab/node_api_server.ts";
+import { rpcCall } from "../lab/rpc_client.ts";
+import { RpcError } from "../../src/rpc/protocol.ts";
 import { testScope } from "../lab/scope.ts";
 import { type LabNode, type Sim, startSim } from "../lab/sim.ts";
 import { REPO_ROOT } from "../lab/paths.ts";
@@ -137,7 +139,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
     await holds(
       "EC2 gave the node no more than 8",
       async () => await secondaryIps(sim, node) === 8,
-      1500,
+      1000,
     );
     assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "default");
 
@@ -360,7 +362,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
         String((said?.error as { message?: unknown } | undefined)?.message),
         /ENIConfig "tkit-missing" is not available \(no ENIConfig with that name\); create it/,
       );
-      await holds("no ENI is created", async () => (await enisOf(sim, node)).length === 1, 2000);
+      await holds("no ENI is created", async () => (await enisOf(sim, node)).length === 1, 1500);
       assert.equal(await secondaryIps(sim, node), 0);
       assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "tkit-missing");
 
@@ -402,7 +404,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
       const p = await pool(node);
       return p.settings.warmIpTarget === 6 && p.plan.blocked?.code === "held";
     });
-    await holds("no growth while cordoned", async () => await secondaryIps(sim, node) === 2, 2000);
+    await holds("no growth while cordoned", async () => await secondaryIps(sim, node) === 2, 1500);
 
     const t3 = performance.now();
     const untaint = await api.kubectl("taint", "node", api.nodeName, `${TAINT}-`);
@@ -500,7 +502,21 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
         };
         return counters.actions.AssignPrivateIpAddresses?.errors.UnauthorizedOperation ?? 0;
       };
+      // A pod waiting for an address makes the pool manager retry every backoff step (1 s,
+      // 2 s...), as kubelet's retries of a pending pod would on a real node.
+      const add = rpcCall(ipamd.socketPath, "ipam.add", {
+        networkName: "aws-cni",
+        containerId: "tkit-storm",
+        ifName: "eth0",
+        podName: "storm",
+        podNamespace: "default",
+        netns: "/var/run/netns/tkit-none",
+        waitMs: 5000,
+      }, { timeoutMs: 15_000 }).then(() => undefined, (error: Error) => error);
       await waitFor("a storm of refused calls", async () => await failures() >= 3, { ms: 20_000 });
+      const refusedAdd = await add;
+      assert.ok(refusedAdd instanceof RpcError, String(refusedAdd));
+      console.log(`  the waiting ADD failed with: ${refusedAdd.message}`);
       const events = api.events("MissingIAMPermissions");
       assert.equal(events.length, 1, `${await failures()} refused calls, ${events.length} events`);
       const event = events[0]!;
