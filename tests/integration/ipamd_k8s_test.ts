@@ -4,11 +4,20 @@
 // deno-lint-ignore-file no-console -- measured latencies belong in the test output
 import assert from "node:assert/strict";
 import { type Ipamd, IpamdError, startIpamd } from "../lab/ipamd.ts";
-import { introspect, startNodeApiServer } from "../lab/node_api_server.ts";
+import {
+  enisOf,
+  holds,
+  introspect,
+  ipamdLog,
+  poolOf as pool,
+  secondaryIps,
+  waitFor,
+} from "../lab/lab_observe.ts";
+import { startNodeApiServer } from "../lab/node_api_server.ts";
 import { rpcCall } from "../lab/rpc_client.ts";
 import { RpcError } from "../../src/rpc/protocol.ts";
 import { testScope } from "../lab/scope.ts";
-import { type LabNode, type Sim, startSim } from "../lab/sim.ts";
+import { type LabNode, startSim } from "../lab/sim.ts";
 import { REPO_ROOT } from "../lab/paths.ts";
 
 /** Runs only the steps whose name contains this (development: IPAMD_K8S_STEP=cordon). */
@@ -21,71 +30,6 @@ const WARM_IP = "vpc-cni-deno.dev/warm-ip-target";
 const MAX_ENI = "vpc-cni-deno.dev/max-eni";
 const TAINT = "node.kubernetes.io/unschedulable:NoSchedule";
 const ENICONFIG_LABEL = "k8s.amazonaws.com/eniConfig";
-
-interface SimEni {
-  networkInterfaceId: string;
-  subnetId: string;
-  secondaryIps: string[];
-  securityGroupIds: string[];
-  attachment?: { instanceId: string; deviceIndex: number };
-}
-
-interface PoolJson {
-  limits: { maxPods: number };
-  settings: { warmIpTarget: number; maxPods: number; maxEnis: number };
-  counts: { total: number; enis: number };
-  plan: { blocked?: { code: string; message: string }; reason: string };
-}
-
-/** The ENIs EC2 (the simulator) has attached to this node's instance. */
-async function enisOf(sim: Sim, node: LabNode): Promise<SimEni[]> {
-  const state = await sim.control.state();
-  return (state.networkInterfaces as unknown as SimEni[])
-    .filter((e) => e.attachment?.instanceId === node.info.instanceId)
-    .sort((a, b) => a.attachment!.deviceIndex - b.attachment!.deviceIndex);
-}
-
-/** Secondary IPs EC2 has given this node's ENIs. */
-async function secondaryIps(sim: Sim, node: LabNode): Promise<number> {
-  return (await enisOf(sim, node)).reduce((n, e) => n + e.secondaryIps.length, 0);
-}
-
-async function pool(node: LabNode): Promise<PoolJson> {
-  const { status, body } = await introspect(node.netns, "/v1/pool");
-  assert.equal(status, 200, `GET /v1/pool: ${JSON.stringify(body)}`);
-  return body as PoolJson;
-}
-
-/** Polls until `check` returns true; returns the milliseconds since `since` (default: now). */
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  options: { ms?: number; every?: number; since?: number } = {},
-): Promise<number> {
-  const started = options.since ?? performance.now();
-  const deadline = started + (options.ms ?? 15_000);
-  for (;;) {
-    if (await check()) return Math.round(performance.now() - started);
-    if (performance.now() > deadline) {
-      throw new Error(`${what}: not within ${options.ms ?? 15_000} ms`);
-    }
-    await new Promise((r) => setTimeout(r, options.every ?? 200));
-  }
-}
-
-/** Checks that `check` stays true for `ms` (sampled). */
-async function holds(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline) {
-    assert.ok(await check(), `${what}: stopped holding`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function ipamdLog(node: LabNode): Promise<Record<string, unknown>[]> {
-  const text = await Deno.readTextFile(`${node.info.stateDir}/ipamd.log`);
-  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
-}
 
 Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async (t) => {
   await using scope = testScope("tkit");

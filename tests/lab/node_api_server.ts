@@ -110,31 +110,3 @@ export async function startNodeApiServer(
     events: (reason) => stub.list("events.k8s.io/v1", "Event").filter((e) => e.reason === reason),
   };
 }
-
-/** GET of ipamd's introspection endpoint inside the node (status and parsed JSON, if any). */
-export async function introspect(
-  netns: Netns,
-  path: string,
-): Promise<{ status: number; body: unknown }> {
-  const out = await run(
-    nsArgv(netns, [
-      "curl",
-      "-sS",
-      "--max-time",
-      "5",
-      "-w",
-      "\n%{http_code}",
-      `http://127.0.0.1:61679${path}`,
-    ]),
-    { timeoutMs: 10_000 },
-  );
-  const cut = out.stdout.lastIndexOf("\n");
-  const text = out.stdout.slice(0, cut);
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON (a 404 text body)
-  }
-  return { status: Number(out.stdout.slice(cut + 1)), body };
-}
