@@ -7,7 +7,7 @@ import { type Ipamd, IpamdError, startIpamd } from "../lab/ipamd.ts";
 import {
   enisOf,
   holds,
-  introspect,
+  introspectStatus,
   ipamdLog,
   poolOf as pool,
   secondaryIps,
@@ -85,7 +85,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
       async () => await secondaryIps(sim, node) === 8,
       1000,
     );
-    assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "default");
+    assert.equal((await introspectStatus(node.netns, "/v1/eni-configs")).body, "default");
 
     // kubelet reports a new capacity (restarted with another --max-pods): followed live.
     const t0 = performance.now();
@@ -120,7 +120,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
       console.log(`  no API server: ipamd ready in ${readyMs} ms`);
       assert.ok(readyMs < 20_000);
       assert.equal((await pool(node)).limits.maxPods, 29, "3 ENIs x 9 IPs + 2");
-      const eniConfigs = await introspect(node.netns, "/v1/eni-configs");
+      const eniConfigs = await introspectStatus(node.netns, "/v1/eni-configs");
       assert.equal(eniConfigs.status, 404);
       assert.ok(
         (await ipamdLog(node)).some((l) => l.msg === "running without the Kubernetes API server"),
@@ -262,9 +262,9 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
       assert.equal(others.length, 1);
       assert.equal(others[0]!.subnetId, subnet);
       assert.deepEqual(others[0]!.securityGroupIds, [group]);
-      assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "tkit-pods");
+      assert.equal((await introspectStatus(node.netns, "/v1/eni-configs")).body, "tkit-pods");
       // Upstream precedence, followed live: annotation over label, external label over both.
-      const eniConfigs = async () => (await introspect(node.netns, "/v1/eni-configs")).body;
+      const eniConfigs = async () => (await introspectStatus(node.netns, "/v1/eni-configs")).body;
       const annotated = await api.kubectl(
         "annotate",
         "node",
@@ -308,7 +308,7 @@ Deno.test("ipamd and the Kubernetes API server, end to end in a lab node", async
       );
       await holds("no ENI is created", async () => (await enisOf(sim, node)).length === 1, 1500);
       assert.equal(await secondaryIps(sim, node), 0);
-      assert.equal((await introspect(node.netns, "/v1/eni-configs")).body, "tkit-missing");
+      assert.equal((await introspectStatus(node.netns, "/v1/eni-configs")).body, "tkit-missing");
 
       // Not fatal: the ENI comes at the next attempt after the ENIConfig is created.
       const { subnet, group } = await podNetwork();

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { run } from "./command.ts";
+import { introspect, INTROSPECTION_ADDRESS } from "./introspection.ts";
 import { type Netns, nsArgv } from "./namespaces.ts";
 import type { LabNode, Sim } from "./sim.ts";
 
@@ -15,7 +16,8 @@ export interface SimEni {
   attachment?: { instanceId: string; deviceIndex: number };
 }
 
-export interface PoolJson {
+/** The parts of /v1/pool read here (tests/lab/introspection.ts has the generic shape). */
+export interface PoolState {
   limits: { maxPods: number };
   settings: { warmIpTarget: number; maxPods: number; maxEnis: number };
   counts: { total: number; enis: number };
@@ -36,10 +38,8 @@ export async function secondaryIps(sim: Sim, node: LabNode): Promise<number> {
 }
 
 /** ipamd's /v1/pool (limits, settings in force, counts, the last plan). */
-export async function poolOf(node: LabNode): Promise<PoolJson> {
-  const { status, body } = await introspect(node.netns, "/v1/pool");
-  assert.equal(status, 200, `GET /v1/pool: ${JSON.stringify(body)}`);
-  return body as PoolJson;
+export function poolOf(node: LabNode): Promise<PoolState> {
+  return introspect<PoolState>(node.netns, "/v1/pool");
 }
 
 /** Polls until `check` returns true; returns the milliseconds since `since` (default: now). */
@@ -78,10 +78,13 @@ export async function ipamdLog(node: LabNode): Promise<Record<string, unknown>[]
   return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
 }
 
-/** GET of ipamd's introspection endpoint inside the node (status and parsed JSON, if any). */
-export async function introspect(
+/**
+ * GET of ipamd's introspection endpoint inside the node, also when it answers an error (such
+ * as /v1/eni-configs' 404): the status and the body, parsed when it is JSON.
+ */
+export async function introspectStatus(
   netns: Netns,
-  path: string,
+  path: `/v1/${string}`,
 ): Promise<{ status: number; body: unknown }> {
   const out = await run(
     nsArgv(netns, [
@@ -91,7 +94,7 @@ export async function introspect(
       "5",
       "-w",
       "\n%{http_code}",
-      `http://127.0.0.1:61679${path}`,
+      `http://${INTROSPECTION_ADDRESS}${path}`,
     ]),
     { timeoutMs: 10_000 },
   );
