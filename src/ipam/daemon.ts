@@ -153,6 +153,7 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
       : {}),
   });
   kube?.onWarmPoolChange(() => manager.wake());
+  kube?.onNodeChange(() => manager.wake());
   state.current = { node, manager };
   ready.resolve(state.current);
   metrics.startupSeconds.labels("true", "false", "").observe(seconds(started));

@@ -33,7 +33,8 @@ export interface NodeRuntime {
   vpcCidrs: string[];
   instanceType: InstanceTypeInfo;
   mode: PoolMode;
-  maxPods: number;
+  /** Max pods now: MAX_PODS, else the Node's capacity.pods (followed), else the instance's. */
+  readonly maxPods: number;
   settings: () => PoolSettings;
   ds: Datastore;
   nl: Netlink;
@@ -90,10 +91,12 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
   const maxEnis = config.maxEni === null
     ? instanceType.maxEnis
     : Math.min(config.maxEni, instanceType.maxEnis);
-  const maxPods = config.maxPods ?? options.kube?.node()?.maxPods ??
-    (mode === "prefix-delegation"
-      ? PREFIX_MODE_MAX_PODS
-      : maxEnis * (instanceType.ipv4PerEni - 1) + 2);
+  const fallbackMaxPods = mode === "prefix-delegation"
+    ? PREFIX_MODE_MAX_PODS
+    : maxEnis * (instanceType.ipv4PerEni - 1) + 2;
+  // Followed live: the Node may become readable later (API server back) or change capacity.
+  const currentMaxPods = () => config.maxPods ?? options.kube?.node()?.maxPods ?? fallbackMaxPods;
+  const maxPods = currentMaxPods();
 
   const nl = Netlink.open();
   const host = await setupHostNetwork(nl, {
@@ -225,7 +228,7 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
     poolSettings(effectiveTargets(config, options.kube), {
       eniLimit: instanceType.maxEnis,
       ipv4PerEni: instanceType.ipv4PerEni,
-      maxPods,
+      maxPods: currentMaxPods(),
       unmanagedEnis: unmanaged.size,
     });
   logger.info("node initialised", {
@@ -245,7 +248,9 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
     vpcCidrs: primary.vpcCidrs,
     instanceType,
     mode,
-    maxPods,
+    get maxPods() {
+      return currentMaxPods();
+    },
     settings,
     ds,
     nl,
