@@ -160,11 +160,7 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
   logger.info("ipamd ready", { ms: Math.round(performance.now() - started) });
 
   const loop = manager.run(stop.signal);
-  installPlugin(config, { logger }).catch((error) =>
-    logger.error("cannot install aws-cni and its conflist; pods cannot start on this node", {
-      error,
-    })
-  );
+  const installed = installWhenServing({ node, manager, config, logger, signal: stop.signal });
   const leaks = node.ec2 && config.leakedEniCleanup
     ? leakLoop({ node, ec2: node.ec2, loaded, logger, signal: stop.signal })
     : Promise.resolve();
@@ -172,7 +168,7 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
   await new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve()));
   manager.terminate();
   await server.close({ deadlineMs: SHUTDOWN_DEADLINE_MS });
-  await Promise.allSettled([loop, leaks, servers]);
+  await Promise.allSettled([loop, leaks, servers, installed]);
   await kube?.close();
   Deno.removeSignalListener("SIGHUP", onHangup);
   node.nl.close();
@@ -180,6 +176,41 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
   for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
   logger.info("ipamd stopped");
   return 0;
+}
+
+/**
+ * Installs aws-cni and its conflist once the pool holds an address. The conflist is what makes
+ * the runtime call the node's network ready: a node whose pool cannot get a single address
+ * (a missing ENIConfig, no IAM permission, a full subnet) stays NotReady and says why, instead
+ * of accepting pods it cannot serve (upstream exits and restarts for the same reason).
+ */
+async function installWhenServing(
+  context: {
+    node: NodeRuntime;
+    manager: PoolManager;
+    config: LoadedConfig["config"];
+    logger: Logger;
+    signal: AbortSignal;
+  },
+): Promise<void> {
+  const { node, manager, config, logger, signal } = context;
+  const started = Date.now();
+  let warned = false;
+  while (node.ds.stats().total === 0) {
+    if (signal.aborted) return;
+    if (!warned && Date.now() - started > 10_000) {
+      warned = true;
+      logger.warn("the pool has no address yet; aws-cni is installed once it has one", {
+        reason: manager.explain(),
+      });
+    }
+    await sleep(200, signal);
+  }
+  await installPlugin(config, { logger }).catch((error) =>
+    logger.error("cannot install aws-cni and its conflist; pods cannot start on this node", {
+      error,
+    })
+  );
 }
 
 async function createEc2(

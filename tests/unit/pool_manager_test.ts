@@ -330,3 +330,17 @@ Deno.test("reconcile runs every 60 s, and at the next turn when requested (SIGHU
   await manager.runOnce();
   assert.equal(reconciles, 2, "due after 60 s");
 });
+
+Deno.test("acquire() names the EC2 step that failed when it gives up waiting", async () => {
+  const { manager, ops } = world({ settings: { warmIpTarget: 1 } });
+  ops.fail.assign = new Error("EC2 AssignPrivateIpAddresses failed with UnauthorizedOperation");
+  const pending = manager.acquire(key("a"), { waitMs: 50 });
+  await manager.runOnce();
+  const error = await pending.then(() => undefined, (e) => e);
+  assert.ok(error instanceof NoAddressError, String(error));
+  assert.match(error.message, /within 50 ms/);
+  assert.match(
+    error.message,
+    /assign 1 IP to eni-0 failed: EC2 AssignPrivateIpAddresses failed with UnauthorizedOperation/,
+  );
+});
