@@ -255,7 +255,8 @@ export async function waitSettled(
       v.other.every((n) => n === 0) &&
       v.pool.counts.total === total &&
       v.pool.counts.assigned === expected.assigned &&
-      v.pool.plan.actions.length === 0 && !v.pool.plan.low,
+      // Nothing left to do: at target, or below it with no room to grow (every ENI full).
+      v.pool.plan.actions.length === 0 && (!v.pool.plan.low || !v.pool.plan.canGrow),
     { timeoutMs: options.timeoutMs ?? 30_000 },
   );
   return { ms: Math.round(performance.now() - started), enis: result.enis, pool: result.pool };
