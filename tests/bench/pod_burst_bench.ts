@@ -100,6 +100,15 @@ interface VariantResult {
   ec2MeasuredTotalMs: number;
   floors: { serialMs: number; criticalPathMs: number };
   statusAtEnd: StatusResult;
+  /** ipamd's log: connections it refused at its limit ("too many connections"). */
+  refusedConnections: number;
+}
+
+async function refusedConnections(logFile: string | undefined): Promise<number> {
+  if (!logFile) return 0;
+  const text = await Deno.readTextFile(logFile).catch(() => "");
+  return text.split("\n").filter((l) => l.includes('"connection refused: too many connections"'))
+    .length;
 }
 
 async function waitForFile(path: string, timeoutMs: number): Promise<void> {
@@ -220,6 +229,7 @@ async function runVariant(
     readyMs: round(readyMs, 1),
     statusAtStart,
     failedFirstAttempt: outcomes.filter((o) => o.firstError !== undefined).length,
+    refusedConnections: await refusedConnections(ipamd.ipamdLogFile),
     neverAssigned: outcomes.length - ok.length,
     firstErrors,
     duplicateIps: ok.length - new Set(ok.map((o) => o.ip)).size,
@@ -315,7 +325,9 @@ function notesOf(results: VariantResult[]): string[] {
     if (r.failedFirstAttempt > 0) {
       notes.push(
         `PROBLEM: ${r.variant}: ${r.failedFirstAttempt} of ${PODS} ADDs failed at first ` +
-          `(${JSON.stringify(r.firstErrors)}); retried after ${RETRY_MS} ms`,
+          `(${JSON.stringify(r.firstErrors)}); ipamd's log shows ${r.refusedConnections} ` +
+          "connections refused as Overloaded: its RPC server serves 64 connections and an ADD " +
+          `waiting for the pool holds one; retried after ${RETRY_MS} ms`,
       );
     }
     if (r.duplicateIps > 0) {
