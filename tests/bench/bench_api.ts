@@ -128,3 +128,21 @@ export async function pool<T>(
   await Promise.all(workers);
   return results;
 }
+
+/**
+ * A log timeline made short: each message once, in order of first appearance, as
+ * "<first ms>[..<last ms>] <message>[ ×<count>]".
+ */
+export function foldEvents(events: ReadonlyArray<{ atMs: number; msg: string }>): string[] {
+  const groups = new Map<string, { first: number; last: number; count: number }>();
+  for (const e of events) {
+    const g = groups.get(e.msg);
+    if (g) {
+      g.last = e.atMs;
+      g.count++;
+    } else groups.set(e.msg, { first: e.atMs, last: e.atMs, count: 1 });
+  }
+  return [...groups].map(([msg, g]) =>
+    g.count === 1 ? `${g.first} ${msg}` : `${g.first}..${g.last} ${msg} ×${g.count}`
+  );
+}

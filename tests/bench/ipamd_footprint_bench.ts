@@ -20,6 +20,7 @@ import { type TestScope, testScope } from "../lab/scope.ts";
 import {
   type Benchmark,
   type BenchResult,
+  foldEvents,
   median,
   pool,
   processMemoryKib,
@@ -30,6 +31,7 @@ import {
   launchIpamd,
   PREFIX,
   startBenchSim,
+  type StartupTimeline,
   startupTimeline,
   waitForStatus,
 } from "./ipamd_lab.ts";
@@ -50,6 +52,7 @@ const IPAMD_PERMS = [
 /** Let the heap settle after the last request before reading RSS. */
 const SETTLE_MS = 1_000;
 
+const round1 = (n: number) => round(n, 1);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Spawn to "ready" of an empty Deno program, and its RSS once idle. */
@@ -98,11 +101,17 @@ interface Phase {
   peakMiB: number;
   assignedIPs: number;
   totalIPs: number;
-  timeline: Array<{ atMs: number; msg: string }>;
+  timeline: StartupTimeline;
 }
 
 export async function benchIpamdFootprint(
-  options: { restarts: number; references: number; log: (line: string) => void },
+  options: {
+    restarts: number;
+    references: number;
+    /** Rounds of deleting and re-adding every pod after the first ADDs (leak watch). */
+    churnRounds: number;
+    log: (line: string) => void;
+  },
 ): Promise<BenchResult> {
   const { log } = options;
   const reference: Array<{ startMs: number; rssMiB: number }> = [];
@@ -150,16 +159,31 @@ export async function benchIpamdFootprint(
   );
 
   // POD_COUNT pods, 16 at a time (each ADD is checkpointed before it is acknowledged).
+  const socket = cold.ipamd.socketPath;
+  const key = (i: number, round: number) => ({
+    networkName: "aws-cni",
+    containerId: `tbch-footprint-${round}-${String(i).padStart(4, "0")}`.padEnd(64, "f"),
+    ifName: "eth0",
+  });
+  const pod = (i: number) => ({ podNamespace: "bench", podName: podName(i) });
+  const addAll = (round: number) =>
+    pool(POD_COUNT, 16, (i) =>
+      callIpamd(socket, "ipam.add", {
+        ...key(i, round),
+        ...pod(i),
+        netns: `/var/run/netns/footprint-${i}`,
+      }, { timeoutMs: 60_000 }));
+  const delAll = (round: number) =>
+    pool(
+      POD_COUNT,
+      16,
+      (i) =>
+        callIpamd(socket, "ipam.del", { ...key(i, round), ...pod(i), reason: "PodDeleted" }, {
+          timeoutMs: 60_000,
+        }),
+    );
   const t0 = performance.now();
-  await pool(POD_COUNT, 16, (i) =>
-    callIpamd(cold.ipamd.socketPath, "ipam.add", {
-      networkName: "aws-cni",
-      containerId: `tbch-footprint-${String(i).padStart(4, "0")}`.padEnd(64, "f"),
-      ifName: "eth0",
-      podNamespace: "bench",
-      podName: podName(i),
-      netns: `/var/run/netns/footprint-${i}`,
-    }, { timeoutMs: 60_000 }));
+  await addAll(0);
   const assignMs = performance.now() - t0;
   await sleep(SETTLE_MS);
   const loaded = ipamdMemoryMiB(cold.ipamd);
@@ -171,6 +195,22 @@ export async function benchIpamdFootprint(
   );
   if (loadedStatus.assignedIPs < POD_COUNT) {
     throw new Error(`only ${loadedStatus.assignedIPs} of ${POD_COUNT} pods got an address`);
+  }
+  // Leak watch: every pod deleted and started again (new sandboxes), RSS after each round.
+  const churn: Array<{ round: number; ms: number; rssMiB: number; peakMiB: number }> = [];
+  for (let round = 1; round <= options.churnRounds; round++) {
+    const t = performance.now();
+    await delAll(round - 1);
+    await addAll(round);
+    const ms = performance.now() - t;
+    await sleep(SETTLE_MS);
+    const mem = ipamdMemoryMiB(cold.ipamd);
+    churn.push({ round, ms: round1(ms), rssMiB: round1(mem.rssMiB), peakMiB: round1(mem.peakMiB) });
+    log(
+      `churn round ${round}: ${POD_COUNT} DELs + ADDs in ${ms.toFixed(0)} ms; RSS ${
+        mem.rssMiB.toFixed(1)
+      } MiB`,
+    );
   }
 
   const vethMs = await standInPods(scope, node.netns);
@@ -213,21 +253,30 @@ export async function benchIpamdFootprint(
     assignedIPs: Math.min(...restarts.map((r) => r.assignedIPs)),
   };
   const timeline = restarts.at(-1)!.timeline;
-  log(`last restart, from spawn: ${timeline.map((e) => `${e.atMs} ms ${e.msg}`).join("; ")}`);
+  const folded = foldEvents(timeline.events);
+  log(
+    `last restart, ms from spawn: ${folded.join("; ")}; debug: ${
+      JSON.stringify(timeline.debugCounts)
+    }`,
+  );
   const upstream = "upstream aws-node: ≈42–48 MB RSS observed (eksctl #4342), CI gate 200 Mi";
   const notes = [
     `${POD_COUNT} pods on ${INSTANCE} (${filled.status.enis} ENIs, ${filled.status.totalIPs} addresses); ` +
     `RSS is ipamd's Deno process (VmRSS), median of ${options.restarts} restarts; ${upstream} (context, ` +
     "not measured here)",
-    `restart timeline (ms from spawn, ipamd's log): ${
-      timeline.map((e) => `${e.atMs} ${e.msg}`).join(" → ")
-    }`,
+    `restart timeline (ms from spawn, ipamd's log): ${folded.join(" → ")}; debug messages ` +
+    `meanwhile: ${JSON.stringify(timeline.debugCounts)}`,
   ];
   if (restart.assignedIPs !== POD_COUNT) {
     notes.push(`PROBLEM: a restart restored ${restart.assignedIPs} of ${POD_COUNT} assignments`);
   }
-  if (restart.rssMiB > 300 || loaded.rssMiB > 300) {
-    notes.push(`PROBLEM: ipamd RSS above 300 MiB (${Math.max(restart.rssMiB, loaded.rssMiB)} MiB)`);
+  const highest = Math.max(restart.rssMiB, loaded.rssMiB, ...churn.map((c) => c.rssMiB));
+  if (highest > 200) {
+    notes.push(
+      `PROBLEM: ipamd RSS reached ${highest} MiB, above upstream's 200 Mi CI gate ` +
+        `(after a restart with the same pods it holds ${restart.rssMiB} MiB: the rest is heap ` +
+        "grown while serving ADDs/DELs; see the DEL+ADD rounds for whether it keeps growing)",
+    );
   }
   if (restart.readyMs > 3_000) {
     notes.push(`PROBLEM: restart with ${POD_COUNT} pods took ${restart.readyMs} ms to ready`);
@@ -247,9 +296,20 @@ export async function benchIpamdFootprint(
         unit: "MiB",
         reference: { name: "empty `deno run` (same flags)", value: ref.rssMiB },
       },
+      ...(churn.length > 0
+        ? [{
+          name: `ipamd RSS after ${churn.length} more rounds of ${POD_COUNT} DEL+ADD`,
+          value: churn.at(-1)!.rssMiB,
+          unit: "MiB",
+          reference: {
+            name: "its RSS after the first ADDs (same process)",
+            value: round1(loaded.rssMiB),
+          },
+        }]
+        : []),
       {
         name: "ipamd peak RSS (VmHWM) over the whole run",
-        value: round(Math.max(loaded.peakMiB, restart.peakMiB), 1),
+        value: round(Math.max(loaded.peakMiB, restart.peakMiB, ...churn.map((c) => c.peakMiB)), 1),
         unit: "MiB",
         reference: { name: "empty `deno run` (same flags)", value: ref.rssMiB },
       },
@@ -308,12 +368,18 @@ export const benchmark: Benchmark = {
     return benchIpamdFootprint({
       restarts: context.quick ? 1 : 3,
       references: context.quick ? 2 : 5,
+      churnRounds: context.quick ? 1 : 2,
       log: context.log,
     });
   },
 };
 
 if (import.meta.main) {
-  const r = await benchIpamdFootprint({ restarts: 3, references: 5, log: console.log });
+  const r = await benchIpamdFootprint({
+    restarts: 3,
+    references: 5,
+    churnRounds: 2,
+    log: console.log,
+  });
   console.log(JSON.stringify(r, null, 2));
 }

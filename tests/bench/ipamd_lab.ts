@@ -23,7 +23,6 @@ export const PREFIX = "tbch";
  */
 export const BENCH_ENV: Record<string, string> = {
   DISABLE_LEAKED_ENI_CLEANUP: "true",
-  AWS_VPC_K8S_CNI_LOGLEVEL: "INFO",
 };
 
 export async function startBenchSim(
@@ -93,14 +92,18 @@ export function ipamdMemoryMiB(ipamd: Ipamd): { rssMiB: number; peakMiB: number 
   return { rssMiB: mem.rssKib / 1024, peakMiB: mem.hwmKib / 1024 };
 }
 
-/**
- * ipamd's start-up as its own log tells it: the info messages of its last start until "ipamd
- * ready", each with its time since `spawnedAt` (epoch ms, taken just before the spawn).
- */
+export interface StartupTimeline {
+  /** Info and warn messages of the last start until "ipamd ready", ms since the spawn. */
+  events: Array<{ atMs: number; msg: string }>;
+  /** Debug messages in the same window, counted by text (retries show up here). */
+  debugCounts: Record<string, number>;
+}
+
+/** ipamd's last start as its own log tells it; `spawnedAt` is epoch ms just before the spawn. */
 export async function startupTimeline(
   logFile: string,
   spawnedAt: number,
-): Promise<Array<{ atMs: number; msg: string }>> {
+): Promise<StartupTimeline> {
   const lines = (await Deno.readTextFile(logFile)).trim().split("\n");
   const entries = lines.flatMap((line) => {
     try {
@@ -110,10 +113,13 @@ export async function startupTimeline(
     }
   });
   const start = entries.findLastIndex((e) => e.msg === "ipamd starting");
-  const out: Array<{ atMs: number; msg: string }> = [];
+  const out: StartupTimeline = { events: [], debugCounts: {} };
   for (const e of entries.slice(Math.max(0, start))) {
-    if (e.level !== "info" && e.level !== "warn") continue;
-    out.push({ atMs: Date.parse(e.ts) - spawnedAt, msg: e.msg });
+    if (e.level === "debug") {
+      out.debugCounts[e.msg] = (out.debugCounts[e.msg] ?? 0) + 1;
+      continue;
+    }
+    out.events.push({ atMs: Date.parse(e.ts) - spawnedAt, msg: e.msg });
     if (e.msg === "ipamd ready") break;
   }
   return out;
@@ -224,6 +230,8 @@ export interface LoadResult {
   delMs: number[];
   /** Failed calls by method, error name and kind (e.g. "add RpcError:Overloaded"). */
   errors: Record<string, number>;
+  /** Calls made (an add and a del per pair). */
+  calls: number;
   wallMs: number;
 }
 
@@ -243,7 +251,14 @@ export async function rpcLoad(
   socketPath: string,
   options: { clients: number; pairs: number; idPrefix: string },
 ): Promise<LoadResult> {
-  const result: LoadResult = { pairMs: [], addMs: [], delMs: [], errors: {}, wallMs: 0 };
+  const result: LoadResult = {
+    pairMs: [],
+    addMs: [],
+    delMs: [],
+    errors: {},
+    calls: 2 * options.clients * options.pairs,
+    wallMs: 0,
+  };
   const fail = (method: string, e: unknown) => {
     const key = `${method} ${errorKey(e)}`;
     result.errors[key] = (result.errors[key] ?? 0) + 1;

@@ -51,6 +51,8 @@ interface Summary {
   del: Percentiles;
   msPerPair: number;
   errors: Record<string, number>;
+  /** Failed calls, % of the calls made. */
+  failedPercent: number;
 }
 
 function merge(runs: LoadResult[]): Summary {
@@ -61,7 +63,10 @@ function merge(runs: LoadResult[]): Summary {
   }
   const pairs = runs.reduce((n, r) => n + r.pairMs.length, 0);
   const wall = runs.reduce((n, r) => n + r.wallMs, 0);
+  const calls = runs.reduce((n, r) => n + r.calls, 0);
+  const failed = Object.values(errors).reduce((a, b) => a + b, 0);
   return {
+    failedPercent: round(100 * failed / Math.max(1, calls), 1),
     pair: percentiles(all("pairMs")),
     add: percentiles(all("addMs")),
     del: percentiles(all("delMs")),
@@ -213,6 +218,13 @@ function figuresOf(
     );
     if (c === 64) {
       figures.push({
+        name: "calls failed at 64 clients (refused: Overloaded)",
+        value: ours.failedPercent,
+        unit: "%",
+        context: `goal 0; floor ${floor(c).failedPercent} %, tmpfs ipamd ${
+          s["ipamdTmpfs/64"]!.failedPercent
+        } %; ${JSON.stringify(ours.errors)}; latencies above are of the pairs that succeeded`,
+      }, {
         name: "wall time per add+del pair, 64 clients (1/throughput)",
         value: ours.msPerPair,
         unit: "ms",
@@ -262,7 +274,11 @@ function notesOf(
     for (const c of [1, 64]) {
       const e = s[`${t}/${c}`]!.errors;
       if (Object.keys(e).length > 0) {
-        notes.push(`PROBLEM: ${LABEL[t]}, ${c} client(s): failed calls ${JSON.stringify(e)}`);
+        notes.push(
+          `PROBLEM: ${LABEL[t]}, ${c} client(s): ${s[`${t}/${c}`]!.failedPercent} % of calls ` +
+            `failed ${JSON.stringify(e)}: ipamd's RPC server serves 64 connections and counts a ` +
+            "closed one until it has read its end, so clients that reconnect at once are refused",
+        );
       }
     }
   }

@@ -3,7 +3,7 @@
  * result check, the burst benchmark's EC2 floors.
  */
 import assert from "node:assert/strict";
-import { percentile, percentiles, pool, ratioOf } from "../bench/bench_api.ts";
+import { foldEvents, percentile, percentiles, pool, ratioOf } from "../bench/bench_api.ts";
 import { callsBetween, floors } from "../bench/burst_floor.ts";
 import {
   type BenchOutcome,
@@ -174,4 +174,21 @@ Deno.test("pool() runs at most `concurrency` at once and keeps results in index 
   });
   assert.deepEqual(out, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
   assert.equal(peak, 3);
+});
+
+Deno.test("foldEvents() lists each message once with its first and last time and count", () => {
+  const folded = foldEvents([
+    { atMs: 10, msg: "starting" },
+    { atMs: 20, msg: "ENI in use" },
+    { atMs: 25, msg: "ENI set up" },
+    { atMs: 30, msg: "ENI in use" },
+    { atMs: 35, msg: "ENI set up" },
+    { atMs: 40, msg: "ready" },
+  ]);
+  assert.deepEqual(folded, [
+    "10 starting",
+    "20..30 ENI in use ×2",
+    "25..35 ENI set up ×2",
+    "40 ready",
+  ]);
 });
