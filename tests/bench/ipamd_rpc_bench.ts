@@ -263,9 +263,11 @@ function notesOf(
     notes.push(
       `${c} client(s), p50 of a pair: ipamd ${p("ipamd").toFixed(2)} ms vs floor ${
         p("floor").toFixed(2)
-      } ms; of the ${total.toFixed(2)} ms above the floor: RpcServer layer ${
+      } ms; of the ${total.toFixed(2)} ms above the floor: our RpcServer vs the trivial loop ${
         (p("rpcserver") - p("floor")).toFixed(2)
-      } ms, datastore + manager + logging ${(p("ipamdTmpfs") - p("rpcserver")).toFixed(2)} ms, ` +
+      } ms (negative: within noise), datastore + manager + logging ${
+        (p("ipamdTmpfs") - p("rpcserver")).toFixed(2)
+      } ms, ` +
         `checkpoint on disk instead of tmpfs ${(p("ipamd") - p("ipamdTmpfs")).toFixed(2)} ms ` +
         `(2 saves per pair; one save alone: ${saves.nodeDisk.p50} ms on disk, ${saves.tmpfs.p50} ms on tmpfs)`,
     );
