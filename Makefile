@@ -115,8 +115,9 @@ test: launchers cnitool cache
 bench: launchers cnitool cache
 	@$(DENO) run -A --cached-only tests/bench/run.ts $(BENCH)
 
-demo: launchers cache
-	@$(DENO) run -A --cached-only tests/lab/demo.ts
+# DEMO_ARGS: e.g. "--instance-type m5.large --ipamd-env WARM_IP_TARGET=2" (see --help).
+demo: launchers cnitool cache
+	@$(DENO) run -A --cached-only tests/lab/demo.ts $(DEMO_ARGS)
 
 lint: $(DENO)
 	@$(DENO) fmt --check

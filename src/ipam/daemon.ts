@@ -21,6 +21,7 @@ import { introspectionSource } from "./introspection_source.ts";
 import { connectKubernetes, type KubeLink } from "./kube.ts";
 import { cleanLeakedEnis } from "./leaked_enis.ts";
 import { PoolManager } from "./manager.ts";
+import { AdaptivePool } from "./pool_adaptive.ts";
 import { initNode, type NodeRuntime } from "./node_init.ts";
 import { reconcile } from "./reconcile.ts";
 import { mapIpamdError, rpcHandlers } from "./rpc_handlers.ts";
@@ -135,6 +136,9 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
       await reconcile({ node, released: manager.released, logger, metrics });
     },
     unschedulable: () => !config.manageEnisNonSchedulable && (kube?.node()?.unschedulable ?? false),
+    ...(config.warmPoolMode === "adaptive"
+      ? { adaptive: new AdaptivePool({ cooldownMs: config.ipCooldownSeconds * 1000 }) }
+      : {}),
   });
   kube?.onWarmPoolChange(() => manager.wake());
   state.current = { node, manager };

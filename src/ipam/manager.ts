@@ -2,7 +2,9 @@
  * The pool manager: plan (pool.ts, pure) → act (EC2 through eni_ops.ts) → commit (datastore),
  * in one loop that also runs reconciliation. ADDs that find the pool empty wait here, count as
  * demand for the planner, and are served the moment addresses land (upstream fails them at
- * once and lets kubelet retry, its most common complaint).
+ * once and lets kubelet retry, its most common complaint). In adaptive mode
+ * (pool_adaptive.ts) it feeds the policy ADD times and growth latencies, and wakes the planner
+ * on every ADD.
  */
 import type { Config } from "../config.ts";
 import { isInsufficientCidrBlocks, isIpLimitExceeded, isSubnetFull } from "../aws/ec2_errors.ts";
@@ -10,6 +12,7 @@ import type { EniMetadata } from "../aws/imds_metadata.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import type { AttachmentKey } from "../rpc/protocol.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import type { Datastore } from "./datastore.ts";
 import type { Assignment, PodMetadata } from "./datastore_types.ts";
 import { AddressInUseError, PoolExhaustedError } from "./errors.ts";
@@ -23,6 +26,7 @@ import {
   recordCapacityError,
   recordRelease,
 } from "./pool.ts";
+import type { AdaptivePool } from "./pool_adaptive.ts";
 import { publishPoolMetrics } from "./pool_metrics.ts";
 
 /** How often the loop looks at the pool without being woken (upstream: 5 s). */
@@ -64,7 +68,12 @@ export interface ManagerOptions {
   reconcile?: () => Promise<void>;
   /** The node is cordoned and AWS_MANAGE_ENIS_NON_SCHEDULABLE is false. */
   unschedulable?: () => boolean;
+  /** WARM_POOL_MODE=adaptive: the demand estimate and its policy. Undefined: static. */
+  adaptive?: AdaptivePool;
+  /** Wall time only (tests); `clock` replaces every time source and timer. */
   now?: () => number;
+  /** Default: the system clock. The churn benchmark runs the manager on virtual time. */
+  clock?: Clock;
 }
 
 interface Waiter {
@@ -78,6 +87,7 @@ interface Waiter {
 export class PoolManager {
   #o: ManagerOptions;
   #now: () => number;
+  #clock: Clock;
   #state: PoolState = {};
   #waiters: Waiter[] = [];
   #wake?: () => void;
@@ -87,12 +97,14 @@ export class PoolManager {
   #lastReconcileAt: number;
   #failures = 0;
   #backoffUntil = 0;
+  #attaching?: Promise<void>;
   /** CIDRs we gave back to EC2, by release time: reconcile must not re-adopt them. */
   readonly released = new Map<string, number>();
 
   constructor(options: ManagerOptions) {
     this.#o = options;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
+    this.#now = options.now ?? this.#clock.now;
     this.#lastReconcileAt = this.#now();
   }
 
@@ -110,10 +122,16 @@ export class PoolManager {
 
   /** Plans once without acting (status, tests). */
   plan(): Plan {
+    const view = this.#o.ds.view();
+    const settings = this.#o.settings();
+    const now = this.#now();
     return planPool({
-      view: this.#o.ds.view(),
-      settings: this.#o.settings(),
-      now: this.#now(),
+      view,
+      settings,
+      now,
+      ...(this.#o.adaptive
+        ? { policy: this.#o.adaptive.policy({ settings, mode: view.mode, now }) }
+        : {}),
       state: this.#state,
       pending: this.#waiters.length,
       ...(this.#hold() ? { hold: this.#hold()! } : {}),
@@ -147,8 +165,12 @@ export class PoolManager {
     key: AttachmentKey,
     options: { pod?: PodMetadata; waitMs: number; signal?: AbortSignal },
   ): Promise<{ assignment: Assignment; waitedMs: number }> {
+    this.#o.adaptive?.estimator.observeAdd(this.#now());
     try {
-      return { assignment: this.#o.ds.assign(key, options.pod), waitedMs: 0 };
+      const assignment = this.#o.ds.assign(key, options.pod);
+      // Adaptive: the planner sees each ADD now, not at the next tick.
+      if (this.#o.adaptive) this.wake();
+      return { assignment, waitedMs: 0 };
     } catch (error) {
       if (!(error instanceof PoolExhaustedError)) throw error;
       this.#o.metrics.noAvailableIps.inc();
@@ -156,11 +178,11 @@ export class PoolManager {
       if (why) throw new NoAddressError(why, { waitedMs: 0, cause: error });
     }
     const since = this.#now();
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     const assignment = await new Promise<Assignment>((resolve, reject) => {
       const waiter: Waiter = { key, since, resolve, reject };
       if (options.pod) waiter.pod = options.pod;
-      const timer = setTimeout(() => {
+      const cancelTimer = this.#clock.setTimer(() => {
         this.#drop(waiter);
         reject(
           new NoAddressError(
@@ -175,22 +197,24 @@ export class PoolManager {
       };
       options.signal?.addEventListener("abort", onAbort, { once: true });
       waiter.resolve = (a) => {
-        clearTimeout(timer);
+        cancelTimer();
         options.signal?.removeEventListener("abort", onAbort);
         resolve(a);
       };
       waiter.reject = (e) => {
-        clearTimeout(timer);
+        cancelTimer();
         options.signal?.removeEventListener("abort", onAbort);
         reject(e);
       };
       this.#waiters.push(waiter);
       this.wake();
     }).catch((error) => {
-      this.#o.metrics.podIpWait.labels("failed").observe((performance.now() - started) / 1000);
+      this.#o.metrics.podIpWait.labels("failed").observe(
+        (this.#clock.monotonic() - started) / 1000,
+      );
       throw error;
     });
-    const waitedMs = performance.now() - started;
+    const waitedMs = this.#clock.monotonic() - started;
     this.#o.metrics.podIpWait.labels("served").observe(waitedMs / 1000);
     return { assignment, waitedMs: Math.round(waitedMs) };
   }
@@ -201,7 +225,10 @@ export class PoolManager {
     while (!signal.aborted) {
       await this.#round();
       this.#startup = false;
-      if (this.#o.reconcile && this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS) {
+      if (
+        this.#o.reconcile && !this.#attaching &&
+        this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS
+      ) {
         this.#lastReconcileAt = this.#now();
         await this.#tracked("nodeIPPoolReconcile", () => this.#o.reconcile!()).catch((error) =>
           this.#o.logger.warn("reconcile failed; retrying at the next interval", { error })
@@ -210,15 +237,19 @@ export class PoolManager {
       }
       if (signal.aborted) break;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.#waiters.length > 0 ? WAITING_TICK_MS : TICK_MS);
+        const cancel = this.#clock.setTimer(
+          done,
+          this.#waiters.length > 0 ? WAITING_TICK_MS : TICK_MS,
+        );
         this.#wake = done;
         function done() {
-          clearTimeout(timer);
+          cancel();
           resolve();
         }
       });
       this.#wake = undefined;
     }
+    await this.#attaching;
   }
 
   /** Plan and act until the pool needs nothing more or a step fails. */
@@ -234,12 +265,36 @@ export class PoolManager {
       if (!plan.canGrow && plan.low) this.#failHopelessWaiters(plan);
       if (!this.#o.ops || !this.#o.config.provisioning || plan.actions.length === 0) return;
       if (this.#now() < this.#backoffUntil && plan.actions.some(isGrowth)) return;
+      let applied = 0;
+      const attachingWhenPlanned = this.#attaching !== undefined;
       for (const action of plan.actions) {
+        if (action.kind === "allocate-eni" && action.count === 0) {
+          this.#attachAhead(action);
+          continue;
+        }
+        // While an ENI attaches beside the loop (or was when this plan was made, unaware of
+        // it), no other attach and no detach: the instance's ENI limit counts both.
+        const attaching = attachingWhenPlanned || this.#attaching !== undefined;
+        if (attaching && (action.kind === "allocate-eni" || action.kind === "free-eni")) return;
         const ok = await this.#apply(action);
+        applied++;
         this.#serveWaiters();
         if (!ok) return;
       }
+      if (applied === 0) return;
     }
+  }
+
+  /**
+   * An ENI attached ahead of demand (no addresses) runs beside the loop, so its seconds of
+   * attach never hold up the assigns that waiting pods need.
+   */
+  #attachAhead(action: PoolAction): void {
+    if (this.#attaching) return;
+    this.#attaching = this.#apply(action).then(() => {}).finally(() => {
+      this.#attaching = undefined;
+      this.wake();
+    });
   }
 
   /** One EC2 step and its commit; false when it failed (the caller re-plans later). */
@@ -249,6 +304,7 @@ export class PoolManager {
     const fn = action.kind === "release" || action.kind === "free-eni"
       ? "decreaseDatastorePool"
       : "increaseDatastorePool";
+    const started = this.#clock.monotonic();
     try {
       await this.#tracked(fn, async () => {
         switch (action.kind) {
@@ -263,11 +319,23 @@ export class PoolManager {
             }
             for (const cidr of cidrs) ds.addCidr(action.eniId, cidr);
             logger.info("addresses added", { eni: action.eniId, cidrs });
+            this.#o.adaptive?.estimator.observeGrow({
+              kind: "assign",
+              ms: this.#clock.monotonic() - started,
+              at: this.#now(),
+              addresses: cidrs.length,
+            });
             break;
           }
           case "allocate-eni": {
             const meta = await ops.allocateEni(action);
             await this.#o.adoptEni(meta);
+            this.#o.adaptive?.estimator.observeGrow({
+              kind: "allocate-eni",
+              ms: this.#clock.monotonic() - started,
+              at: this.#now(),
+              addresses: action.count,
+            });
             break;
           }
           case "release": {
