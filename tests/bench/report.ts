@@ -66,7 +66,7 @@ function pad(text: string, width: number, right = false): string {
 
 /** The summary table, one line per figure; ratio = ours / reference (same run). */
 export function summaryTable(outcomes: readonly BenchOutcome[]): string[] {
-  const widths = { bench: 15, figure: 56, ours: 12, ref: 12, refName: 40, ratio: 8 };
+  const widths = { bench: 15, figure: 56, ours: 16, ref: 16, refName: 40, ratio: 8 };
   const lines = [
     [
       pad("benchmark", widths.bench),
