@@ -353,6 +353,7 @@ export async function benchIpamdFootprint(
         rssMiB: round(loaded.rssMiB, 1),
         peakMiB: round(loaded.peakMiB, 1),
       },
+      churn,
       restarts,
     },
   };
