@@ -18,6 +18,7 @@ import type { Assignment, PodMetadata } from "./datastore_types.ts";
 import { AddressInUseError, PoolExhaustedError } from "./errors.ts";
 import type { EniOps } from "./eni_ops.ts";
 import {
+  describeAction,
   type Plan,
   planPool,
   type PoolAction,
@@ -39,6 +40,8 @@ const RECONCILE_INTERVAL_MS = 60_000;
 export const RECONCILE_COOLDOWN_MS = 60_000;
 /** After a failed EC2 step, wait before growing again: never a hot loop. */
 const FAILURE_BACKOFF_MS = { base: 1_000, max: 60_000 };
+/** A failed EC2 step explains a refused ADD for this long. */
+const LAST_FAILURE_RELEVANT_MS = 120_000;
 /** At most this many plan/act rounds per wake-up. */
 const MAX_ROUNDS = 16;
 
@@ -97,7 +100,10 @@ export class PoolManager {
   #lastReconcileAt: number;
   #failures = 0;
   #backoffUntil = 0;
+  #lastFailure?: { at: number; message: string };
   #attaching?: Promise<void>;
+  #reconcileRequested = false;
+  #wakePending = false;
   /** CIDRs we gave back to EC2, by release time: reconcile must not re-adopt them. */
   readonly released = new Map<string, number>();
 
@@ -141,7 +147,18 @@ export class PoolManager {
 
   /** Wakes the loop now (an ADD is waiting, a setting changed...). */
   wake(): void {
+    // A wake-up during a turn of the loop must not be lost: the loop runs again at once.
+    this.#wakePending = true;
     this.#wake?.();
+  }
+
+  /**
+   * Reconciles with the instance at the next turn of the loop instead of waiting for the
+   * interval (an operator changed ENIs or addresses by hand: `kill -HUP <ipamd>`).
+   */
+  requestReconcile(): void {
+    this.#reconcileRequested = true;
+    this.wake();
   }
 
   /** Stops growing and freeing ENIs; waiting ADDs fail now. The loop keeps releasing nothing. */
@@ -186,7 +203,7 @@ export class PoolManager {
         this.#drop(waiter);
         reject(
           new NoAddressError(
-            `no address became free within ${options.waitMs} ms: ${this.#blockedReason()}`,
+            `no address became free within ${duration(options.waitMs)}: ${this.#blockedReason()}`,
             { waitedMs: this.#now() - since },
           ),
         );
@@ -223,24 +240,12 @@ export class PoolManager {
   async run(signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", () => this.wake(), { once: true });
     while (!signal.aborted) {
-      await this.#round();
-      this.#startup = false;
-      if (
-        this.#o.reconcile && !this.#attaching &&
-        this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS
-      ) {
-        this.#lastReconcileAt = this.#now();
-        await this.#tracked("nodeIPPoolReconcile", () => this.#o.reconcile!()).catch((error) =>
-          this.#o.logger.warn("reconcile failed; retrying at the next interval", { error })
-        );
-        this.#serveWaiters();
-      }
+      this.#wakePending = false;
+      await this.runOnce();
       if (signal.aborted) break;
+      if (this.#wakePending) continue;
       await new Promise<void>((resolve) => {
-        const cancel = this.#clock.setTimer(
-          done,
-          this.#waiters.length > 0 ? WAITING_TICK_MS : TICK_MS,
-        );
+        const cancel = this.#clock.setTimer(done, this.#sleepMs());
         this.#wake = done;
         function done() {
           cancel();
@@ -250,6 +255,33 @@ export class PoolManager {
       this.#wake = undefined;
     }
     await this.#attaching;
+  }
+
+  /** Until the next turn: sooner while ADDs wait, or when a failed step's backoff ends. */
+  #sleepMs(): number {
+    const tick = this.#waiters.length > 0 ? WAITING_TICK_MS : TICK_MS;
+    const retryIn = this.#backoffUntil - this.#now();
+    return this.#lastPlan?.low && retryIn > 0 ? Math.min(tick, retryIn) : tick;
+  }
+
+  /**
+   * One turn of the loop: serve waiting ADDs, plan and act until the pool needs nothing more
+   * or a step fails, then reconcile if it is due or was requested. `run()` calls it on every
+   * tick and wake-up; tests call it directly, with their own clock.
+   */
+  async runOnce(): Promise<void> {
+    await this.#round();
+    this.#startup = false;
+    const due = this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS;
+    // Not while an ENI is being attached in the background: reconcile would adopt it twice.
+    if (this.#o.reconcile && !this.#attaching && (due || this.#reconcileRequested)) {
+      this.#reconcileRequested = false;
+      this.#lastReconcileAt = this.#now();
+      await this.#tracked("nodeIPPoolReconcile", () => this.#o.reconcile!()).catch((error) =>
+        this.#o.logger.warn("reconcile failed; retrying at the next interval", { error })
+      );
+      this.#serveWaiters();
+    }
   }
 
   /** Plan and act until the pool needs nothing more or a step fails. */
@@ -382,8 +414,15 @@ export class PoolManager {
       });
       this.#failures = 0;
       this.#backoffUntil = 0;
+      this.#lastFailure = undefined;
       return true;
     } catch (error) {
+      this.#lastFailure = {
+        at: this.#now(),
+        message: `${describeAction(action)} failed: ${
+          error instanceof Error ? error.message : error
+        }`,
+      };
       if (isInsufficientCidrBlocks(error) || isSubnetFull(error)) {
         const code = isInsufficientCidrBlocks(error)
           ? "InsufficientCidrBlocks"
@@ -459,8 +498,17 @@ export class PoolManager {
     return undefined;
   }
 
+  /** One line for people: the pool's state, or why it cannot grow, and the last failed step. */
+  explain(): string {
+    return this.#blockedReason(this.plan());
+  }
+
+  /** Why a pod gets no address: the planner's reason, and the last EC2 step that failed. */
   #blockedReason(plan = this.#lastPlan ?? this.plan()): string {
-    return plan.blocked?.message ?? plan.reason;
+    const reason = plan.blocked?.message ?? plan.reason;
+    const failure = this.#lastFailure;
+    if (!failure || this.#now() - failure.at > LAST_FAILURE_RELEVANT_MS) return reason;
+    return `${reason}; ${failure.message}`;
   }
 
   #hold(): "terminating" | "unschedulable" | undefined {
@@ -477,4 +525,8 @@ export class PoolManager {
 
 function isGrowth(action: PoolAction): boolean {
   return action.kind === "assign" || action.kind === "allocate-eni";
+}
+
+function duration(ms: number): string {
+  return ms < 10_000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

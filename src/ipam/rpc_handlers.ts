@@ -145,7 +145,7 @@ export function rpcHandlers(context: HandlerContext): Handlers {
         enis: stats.enis,
         maxENIs: node.settings().maxEnis,
         canGrow: plan.canGrow,
-        reason: plan.blocked?.message ?? plan.reason,
+        reason: manager.explain(),
         waitingAdds: manager.waiting,
       };
     },
