@@ -3,7 +3,8 @@
  * Figures for the AWS clients: SDK call latency against moto and the VPC simulator (with the
  * simulator's latency model off, so this is client + HTTP + emulator cost), a raw-fetch
  * baseline against the same simulator, IMDS reads, and the EC2 client's start-up cost (SDK
- * import + first call) in fresh processes. Usage: deno run -A tests/bench/aws_clients_bench.ts
+ * import + first call) in fresh processes.
+ * Usage: deno run -A tests/bench/aws_clients_bench.ts   (or `make bench BENCH=aws_clients`)
  */
 import { Ec2Client } from "../../src/aws/ec2.ts";
 import { ImdsClient } from "../../src/aws/imds.ts";
@@ -11,8 +12,9 @@ import { InstanceMetadata } from "../../src/aws/imds_metadata.ts";
 import { MotoBackend } from "../contract/moto_backend.ts";
 import { SimBackend } from "../contract/sim_backend.ts";
 import type { Ec2Backend, Fixture } from "../contract/ec2_suite.ts";
+import type { Benchmark, BenchResult } from "./bench_api.ts";
 
-const N = Number(Deno.env.get("TAWS_BENCH_N") ?? 40);
+let N = Number(Deno.env.get("TAWS_BENCH_N") ?? 40);
 
 function stats(samples: number[]) {
   const s = [...samples].sort((a, b) => a - b);
@@ -82,45 +84,91 @@ async function startup(endpoint: string) {
   };
 }
 
-const results: Record<string, unknown> = {};
-const sim = await SimBackend.start();
-try {
-  const fx = await sim.fixture();
-  results.sim = await ec2Figures(sim, fx);
-  // Baseline: the same DescribeSubnets as a bare POST without the SDK (the simulator checks
-  // only the signature's scope, not the signature).
-  const body = `Action=DescribeSubnets&Version=2016-11-15&SubnetId.1=${fx.subnetId}`;
-  results.simRawFetchDescribeSubnets = stats(
-    await time(N, async () => {
-      const r = await fetch(sim.endpoint, {
-        method: "POST",
-        body,
-        headers: {
-          "content-type": "application/x-www-form-urlencoded",
-          "authorization":
-            "AWS4-HMAC-SHA256 Credential=taws/20260101/us-west-2/ec2/aws4_request, " +
-            "SignedHeaders=host, Signature=00",
+/** Every figure as JSON (the shape the standalone run prints). */
+export async function benchAwsClients(n = N): Promise<Record<string, unknown>> {
+  N = n;
+  const results: Record<string, unknown> = {};
+  const sim = await SimBackend.start();
+  try {
+    const fx = await sim.fixture();
+    results.sim = await ec2Figures(sim, fx);
+    // Baseline: the same DescribeSubnets as a bare POST without the SDK (the simulator checks
+    // only the signature's scope, not the signature).
+    const body = `Action=DescribeSubnets&Version=2016-11-15&SubnetId.1=${fx.subnetId}`;
+    results.simRawFetchDescribeSubnets = stats(
+      await time(N, async () => {
+        const r = await fetch(sim.endpoint, {
+          method: "POST",
+          body,
+          headers: {
+            "content-type": "application/x-www-form-urlencoded",
+            "authorization":
+              "AWS4-HMAC-SHA256 Credential=taws/20260101/us-west-2/ec2/aws4_request, " +
+              "SignedHeaders=host, Signature=00",
+          },
+        });
+        const text = await r.text();
+        if (!r.ok || !text.includes(fx.subnetId)) throw new Error(`raw call failed: ${r.status}`);
+      }),
+    );
+    const md = new InstanceMetadata(new ImdsClient({ endpoint: sim.imdsEndpoint }));
+    const first = performance.now();
+    await md.identity();
+    results.imdsFirstIdentityMs = +(performance.now() - first).toFixed(2);
+    results.imdsIdentity = stats(await time(N, () => md.identity()));
+    results.imdsListEnis1Eni = stats(await time(N, () => md.listEnis()));
+    results.startupAgainstSim = await startup(sim.endpoint);
+  } finally {
+    await sim.stop();
+  }
+  const moto = await MotoBackend.start();
+  try {
+    const fx = await moto.fixture();
+    results.moto = await ec2Figures(moto, fx);
+  } finally {
+    await moto.stop();
+  }
+  return results;
+}
+
+type Stats = ReturnType<typeof stats>;
+
+export const benchmark: Benchmark = {
+  name: "aws_clients",
+  title: "EC2 client (AWS SDK) against the simulator vs a raw signed fetch; SDK start-up",
+  budgetSeconds: 60,
+  async run(context): Promise<BenchResult> {
+    const r = await benchAwsClients(context.quick ? 10 : 40);
+    const sim = r.sim as Record<string, Stats>;
+    const raw = r.simRawFetchDescribeSubnets as Stats;
+    const moto = r.moto as Record<string, Stats>;
+    const start = r.startupAgainstSim as Record<string, Stats>;
+    context.log(JSON.stringify(r));
+    return {
+      figures: [
+        {
+          name: "DescribeSubnets p50 via Ec2Client (simulator)",
+          value: sim.describeSubnets!.p50,
+          unit: "ms",
+          reference: { name: "raw fetch of the same call, no SDK", value: raw.p50 },
         },
-      });
-      const text = await r.text();
-      if (!r.ok || !text.includes(fx.subnetId)) throw new Error(`raw call failed: ${r.status}`);
-    }),
-  );
-  const md = new InstanceMetadata(new ImdsClient({ endpoint: sim.imdsEndpoint }));
-  const first = performance.now();
-  await md.identity();
-  results.imdsFirstIdentityMs = +(performance.now() - first).toFixed(2);
-  results.imdsIdentity = stats(await time(N, () => md.identity()));
-  results.imdsListEnis1Eni = stats(await time(N, () => md.listEnis()));
-  results.startupAgainstSim = await startup(sim.endpoint);
-} finally {
-  await sim.stop();
-}
-const moto = await MotoBackend.start();
-try {
-  const fx = await moto.fixture();
-  results.moto = await ec2Figures(moto, fx);
-} finally {
-  await moto.stop();
-}
-console.log(JSON.stringify(results, null, 2));
+        {
+          name: "DescribeSubnets p50 via Ec2Client (simulator)",
+          value: sim.describeSubnets!.p50,
+          unit: "ms",
+          reference: { name: "same client against moto_server", value: moto.describeSubnets!.p50 },
+        },
+        {
+          name: "EC2 client import (AWS SDK load), fresh process, p50",
+          value: start.importMs!.p50,
+          unit: "ms",
+          context: `no same-run reference; first call after it ${start.firstCallMs!.p50} ms. ` +
+            "ipamd pays it once, in parallel with IMDS; aws-cni never loads the SDK",
+        },
+      ],
+      details: r,
+    };
+  },
+};
+
+if (import.meta.main) console.log(JSON.stringify(await benchAwsClients(), null, 2));

@@ -14,6 +14,7 @@ import { setupEniNetwork } from "../../src/node/eni_network.ts";
 import { applySnatRules, commandRunner, detectIptablesBackend } from "../../src/node/iptables.ts";
 import { renderSnatRules, type SnatSettings } from "../../src/node/snat_rules.ts";
 import { ScratchNetns, sh } from "../lab/node_lab.ts";
+import type { Benchmark } from "./bench_api.ts";
 
 const settings: SnatSettings = {
   vpcCidrs: ["10.10.0.0/16", "10.11.0.0/16"],
@@ -145,6 +146,31 @@ export async function benchNodeSetup(rounds = 5): Promise<BenchFigure[]> {
   });
   return figures;
 }
+
+export const benchmark: Benchmark = {
+  name: "node_setup",
+  title: "node setup: SNAT rules (both iptables backends) and ENI routing vs upstream's way",
+  budgetSeconds: 60,
+  needsRoot: true,
+  async run(context) {
+    const rounds = context.quick ? 2 : 5;
+    const figures = await benchNodeSetup(rounds);
+    for (const f of figures) {
+      context.log(
+        `${f.name}: ${f.ms.toFixed(1)} ms; ${f.referenceName}: ${f.referenceMs.toFixed(1)} ms`,
+      );
+    }
+    return {
+      figures: figures.map((f) => ({
+        name: f.name,
+        value: Number(f.ms.toFixed(2)),
+        unit: "ms",
+        reference: { name: f.referenceName, value: Number(f.referenceMs.toFixed(2)) },
+      })),
+      details: { rounds, statistic: "median of rounds" },
+    };
+  },
+};
 
 if (import.meta.main) {
   const rounds = Number(Deno.args[0] ?? 5);
