@@ -39,6 +39,7 @@ detaching or changing the addresses of an ENI by hand.`;
 
 const LEAK_INTERVAL_MS = 60 * 60_000;
 const SHUTDOWN_DEADLINE_MS = 5_000;
+const MAX_RPC_CONNECTIONS = 1024;
 
 export async function main(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
@@ -99,7 +100,15 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
   const server = await RpcServer.listen(
     config.socketPath,
     rpcHandlers({ config, metrics, ready: ready.promise, current: () => state.current }),
-    { logger, mapError: mapIpamdError, maxWaitMs: 120_000, requestTimeoutMs: 130_000 },
+    {
+      logger,
+      mapError: mapIpamdError,
+      maxWaitMs: 120_000,
+      requestTimeoutMs: 130_000,
+      // Every ADD waiting for the pool holds a connection: a burst of pods on a node with an
+      // empty pool must not be refused (unix socket connections are cheap).
+      maxConnections: MAX_RPC_CONNECTIONS,
+    },
   );
   const servers = startHttpServers(loaded, {
     logger,

@@ -115,6 +115,9 @@ export class RpcClient implements Disposable {
       params: { ...params, protocolVersion: PROTOCOL_VERSION, clientVersion: this.#clientVersion },
     };
     const reply = Promise.withResolvers<unknown>();
+    // The server may refuse (and the reader reject this) before we await it below: mark the
+    // rejection handled now so it is never an unhandled rejection that kills the plugin.
+    reply.promise.catch(() => {});
     this.#pending.set(id, reply);
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const expiry = deadline(timeoutMs, () => {
