@@ -11,8 +11,8 @@
  * - IPAMD_SOCKET_PATH: the JSON-RPC socket aws-cni talks to.
  * - POD_IP_WAIT_SECONDS: how long an ADD may wait for the pool to grow when no address is free
  *   (0 = fail at once, as upstream does and lets kubelet retry).
- * - WARM_POOL_MODE: `static` is upstream's warm targets; `adaptive` is reserved for a
- *   demand-driven policy and is accepted (it runs as static until that policy lands).
+ * - WARM_POOL_MODE: `static` is upstream's warm targets; `adaptive` sizes the pool from the
+ *   observed ADD rate, cooldown and EC2 latency (src/ipam/pool_adaptive.ts).
  * - EC2_API_QPS / EC2_API_BURST: client-side token bucket for EC2 calls, so a fleet of nodes
  *   does not trip EC2's account-wide throttling.
  * - METRICS_BIND_ADDRESS: where Prometheus metrics are served (upstream hard-codes :61678).
@@ -213,8 +213,11 @@ function warningsFor(
   for (const [name, why] of Object.entries(DEPRECATED_VARIABLES)) {
     if (env[name]) warnings.push(`${name} is deprecated and ignored: ${why}`);
   }
-  if (c.warmPoolMode === "adaptive") {
-    warnings.push("WARM_POOL_MODE=adaptive is reserved for a later release; using static");
+  if (c.warmPoolMode === "adaptive" && (env.WARM_ENI_TARGET || env.WARM_PREFIX_TARGET)) {
+    warnings.push(
+      "WARM_ENI_TARGET and WARM_PREFIX_TARGET are ignored with WARM_POOL_MODE=adaptive " +
+        "(MINIMUM_IP_TARGET is its floor, WARM_IP_TARGET its ceiling)",
+    );
   }
   if (
     c.prefixDelegation && (c.warmIpTarget > 0 || c.minimumIpTarget > 0) && env.WARM_PREFIX_TARGET

@@ -97,7 +97,7 @@ export class ImdsClient {
     this.#now = options.now ?? (() => performance.now());
     this.#random = options.random ?? Math.random;
     this.#sleep = options.sleep ?? sleep;
-    this.#fetch = options.fetch ?? fetch;
+    this.#fetch = options.fetch ?? unpooledFetch();
   }
 
   /** Reads `latest/meta-data/<path>`; a 404 is an `ImdsError`. */
@@ -242,4 +242,17 @@ function normalizeEndpoint(endpoint: string): string {
 
 function splitList(text: string): string[] {
   return text.split(/\s+/).filter((s) => s !== "").map((s) => s.replace(/\/$/, ""));
+}
+
+/**
+ * fetch without keep-alive. IMDS is one hop away, so a new connection costs little, and an idle
+ * pooled connection can be reset under us (seen when the node's SNAT rules are installed while
+ * connections are idle): every retry then picked another dead connection.
+ */
+function unpooledFetch(): typeof fetch {
+  let client: Deno.HttpClient | undefined;
+  return (input, init) => {
+    client ??= Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+    return fetch(input, { ...init, client } as RequestInit);
+  };
 }

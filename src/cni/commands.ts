@@ -24,6 +24,10 @@ export interface IpamdSession {
 export interface PodWiring {
   wire(spec: PodInterfaceSpec): WiredInterface;
   remove(spec: Pick<PodInterfaceSpec, "hostNetns" | "hostVeth" | "ip" | "routeTableId">): void;
+  /** DEL: deletes the pod's interface (the host veth goes with it); false if already gone. */
+  /** Does CNI_NETNS exist (also /proc/<pid>/ns/net, which Deno.stat refuses)? */
+  netnsExists(path: string): boolean;
+  removeContainer(spec: { podNetns: string; containerIf: string }): boolean;
   teardown(spec: TeardownSpec): "removed" | "foreign";
   teardownBranch(spec: { vlanId: number; ip: string; hostNetns?: string }): void;
   inspect(spec: Omit<PodInterfaceSpec, "mtu">): string[];
@@ -65,21 +69,11 @@ function keyOf(a: CmdArgs) {
   return { networkName: a.conf.name, containerId: a.containerId, ifName: a.ifName };
 }
 
-async function netnsExists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 // ---- ADD -------------------------------------------------------------------------------------
 
 export async function cmdAdd(a: CmdArgs, deps: CommandDeps): Promise<CniResult> {
   const log = deps.logger;
-  if (!await netnsExists(a.netns)) throw new NetnsNotFoundError(a.netns);
+  if (!deps.wiring.netnsExists(a.netns)) throw new NetnsNotFoundError(a.netns);
   const key = keyOf(a);
   const pod = podOf(a);
   const started = performance.now();
@@ -234,14 +228,17 @@ export async function cmdDel(a: CmdArgs, deps: CommandDeps): Promise<void> {
       session.close();
     }
   } catch (e) {
+    const interfaces = book?.kind === "regular" ? book.entries.length : 1;
     if (e instanceof RpcError && e.kind === "UnknownAttachment") {
       log.info("ipamd holds nothing for this container (repeated DEL)");
+      removePodInterfaces(a, interfaces, deps);
       return;
     }
     if (!(e instanceof IpamdUnreachableError || e instanceof RpcError)) throw e;
     // DEL must not fail because ipamd is down: remove what prevResult says we set up.
     log.warn("ipamd did not release the address; tearing down from prevResult", { error: e });
     teardownFromPrevResult(book, deps);
+    removePodInterfaces(a, interfaces, deps);
     return;
   }
   const answered = performance.now();
@@ -253,11 +250,31 @@ export async function cmdDel(a: CmdArgs, deps: CommandDeps): Promise<void> {
       hostNetns: deps.hostNetns,
     });
   }
+  removePodInterfaces(a, released.length, deps);
   log.info("pod unwired", {
     released,
     ipamdMs: round(answered - started),
     teardownMs: round(performance.now() - answered),
   });
+}
+
+/**
+ * CNI spec: DEL deletes CNI_IFNAME inside CNI_NETNS (upstream leaves the veth to the namespace's
+ * removal). Nothing to do when the runtime gave no namespace or it is gone already; a failure is
+ * logged, not returned: the namespace's removal takes the veth with it.
+ */
+function removePodInterfaces(a: CmdArgs, count: number, deps: CommandDeps): void {
+  if (a.netns === "") return;
+  try {
+    if (!deps.wiring.netnsExists(a.netns)) return;
+    for (let i = 0; i < Math.max(count, 1); i++) {
+      deps.wiring.removeContainer({ podNetns: a.netns, containerIf: containerIfName(a.ifName, i) });
+    }
+  } catch (e) {
+    deps.logger.warn("could not remove the pod's interface; it goes with the namespace", {
+      error: e,
+    });
+  }
 }
 
 function teardownFromPrevResult(book: Bookkeeping | undefined, deps: CommandDeps): void {
@@ -298,7 +315,7 @@ export async function cmdCheck(a: CmdArgs, deps: CommandDeps): Promise<void> {
       field: "prevResult",
     });
   }
-  if (!await netnsExists(a.netns)) throw new NetnsNotFoundError(a.netns);
+  if (!deps.wiring.netnsExists(a.netns)) throw new NetnsNotFoundError(a.netns);
   const problems: string[] = [];
   const session = await deps.connect();
   try {

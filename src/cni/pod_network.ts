@@ -12,11 +12,12 @@ import {
   type Link,
   Netlink,
   NetlinkError,
+  netnsId,
   withNetns,
   writeSysctl,
 } from "../../ffi/mod.ts";
 import { type Logger, silentLogger } from "../ops/log.ts";
-import { PodNetworkError } from "./errors.ts";
+import { EnvError, PodNetworkError } from "./errors.ts";
 import { podGateway } from "./names.ts";
 
 export const MAIN_TABLE = 254;
@@ -210,6 +211,38 @@ export function removePodInterface(
     removeHostState(host, spec.ip, spec.routeTableId);
     host.deleteLinkIfExists(spec.hostVeth);
   });
+}
+
+/**
+ * Does the pod's network namespace exist? Opened through libc, not Deno.stat: runtimes such as
+ * ctr pass /proc/<pid>/ns/net, which Deno refuses without --allow-all. A file that exists but is
+ * not a network namespace is an invalid CNI_NETNS.
+ */
+export function podNetnsExists(path: string): boolean {
+  try {
+    netnsId(path);
+    return true;
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw new EnvError(
+      ["CNI_NETNS"],
+      `CNI_NETNS ${path} cannot be used as a network namespace: ${(e as Error).message}`,
+    );
+  }
+}
+
+/**
+ * DEL (CNI spec: delete CNI_IFNAME inside CNI_NETNS): removes the pod's end of the veth, which
+ * takes the host end with it. Upstream leaves both to the namespace's removal; a runtime that
+ * keeps the namespace (or reuses it) would otherwise find a stale veth on the node. Idempotent:
+ * returns false when the interface is already gone.
+ */
+export function removeContainerInterface(spec: { podNetns: string; containerIf: string }): boolean {
+  using pod = step("open netlink socket in pod", () => Netlink.openIn(spec.podNetns));
+  return step(
+    `remove ${spec.containerIf} in the pod`,
+    () => pod.deleteLinkIfExists(spec.containerIf),
+  );
 }
 
 export interface TeardownSpec {

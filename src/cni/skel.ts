@@ -223,6 +223,8 @@ async function defaultWiring(logger: Logger): Promise<CommandDeps["wiring"]> {
   return {
     wire: (spec) => pn.wirePodInterface(spec, { logger }),
     remove: pn.removePodInterface,
+    removeContainer: pn.removeContainerInterface,
+    netnsExists: pn.podNetnsExists,
     teardown: pn.teardownHost,
     teardownBranch: pn.teardownBranchHost,
     inspect: pn.inspectPodInterface,

@@ -94,7 +94,9 @@ export const VARIABLES = {
     caseInsensitive: true,
     default: "static",
     origin: "ours",
-    doc: "static = upstream's warm targets; adaptive is reserved (runs as static for now).",
+    doc: "static = upstream's warm targets; adaptive = sized from the observed ADD rate, " +
+      "cooldown and measured EC2 latency, within MINIMUM_IP_TARGET, WARM_IP_TARGET (a ceiling), " +
+      "MAX_ENI and max pods (WARM_ENI_TARGET and WARM_PREFIX_TARGET are ignored).",
   }),
   podIpWaitSeconds: int("POD_IP_WAIT_SECONDS", {
     default: 30,

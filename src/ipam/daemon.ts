@@ -21,6 +21,7 @@ import { introspectionSource } from "./introspection_source.ts";
 import { connectKubernetes, type KubeLink } from "./kube.ts";
 import { cleanLeakedEnis } from "./leaked_enis.ts";
 import { PoolManager } from "./manager.ts";
+import { AdaptivePool } from "./pool_adaptive.ts";
 import { initNode, type NodeRuntime } from "./node_init.ts";
 import { reconcile } from "./reconcile.ts";
 import { mapIpamdError, rpcHandlers } from "./rpc_handlers.ts";
@@ -30,7 +31,11 @@ const USAGE = `Usage: ipamd run [--help]
 Runs the node daemon. Configuration comes from the environment (upstream aws-node names);
 'ipamd config' shows the effective settings. The daemon serves aws-cni on IPAMD_SOCKET_PATH,
 introspection on INTROSPECTION_BIND_ADDRESS and metrics on METRICS_BIND_ADDRESS, and installs
-aws-cni and 10-aws.conflist into HOST_CNI_BIN_PATH / HOST_CNI_CONFDIR_PATH once it is ready.`;
+aws-cni and 10-aws.conflist into HOST_CNI_BIN_PATH / HOST_CNI_CONFDIR_PATH once it is ready.
+
+Signals: SIGTERM/SIGINT stop allocating, finish requests in flight and exit 0. SIGHUP reconciles
+with the instance (IMDS, then EC2) at once instead of within the minute: send it after attaching,
+detaching or changing the addresses of an ENI by hand.`;
 
 const LEAK_INTERVAL_MS = 60 * 60_000;
 const SHUTDOWN_DEADLINE_MS = 5_000;
@@ -73,6 +78,13 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
   };
   const handlers = (["SIGTERM", "SIGINT"] as const).map((s) => [s, onSignal(s)] as const);
   for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+  // SIGHUP: reconcile with IMDS/EC2 now (ENIs or addresses changed by hand), not within 60 s.
+  // Listening from the start also keeps an early SIGHUP from killing the process.
+  const onHangup = () => {
+    logger.info("signal received; reconciling with the instance now", { signal: "SIGHUP" });
+    state.current?.manager.requestReconcile();
+  };
+  Deno.addSignalListener("SIGHUP", onHangup);
 
   const imds = new InstanceMetadata(
     new ImdsClient({ ...(config.imdsEndpoint ? { endpoint: config.imdsEndpoint } : {}), logger }),
@@ -120,6 +132,7 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
     stop.abort();
     await servers;
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    Deno.removeSignalListener("SIGHUP", onHangup);
     return 1;
   }
   const manager: PoolManager = new PoolManager({
@@ -135,19 +148,19 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
       await reconcile({ node, released: manager.released, logger, metrics });
     },
     unschedulable: () => !config.manageEnisNonSchedulable && (kube?.node()?.unschedulable ?? false),
+    ...(config.warmPoolMode === "adaptive"
+      ? { adaptive: new AdaptivePool({ cooldownMs: config.ipCooldownSeconds * 1000 }) }
+      : {}),
   });
   kube?.onWarmPoolChange(() => manager.wake());
+  kube?.onNodeChange(() => manager.wake());
   state.current = { node, manager };
   ready.resolve(state.current);
   metrics.startupSeconds.labels("true", "false", "").observe(seconds(started));
   logger.info("ipamd ready", { ms: Math.round(performance.now() - started) });
 
   const loop = manager.run(stop.signal);
-  installPlugin(config, { logger }).catch((error) =>
-    logger.error("cannot install aws-cni and its conflist; pods cannot start on this node", {
-      error,
-    })
-  );
+  const installed = installWhenServing({ node, manager, config, logger, signal: stop.signal });
   const leaks = node.ec2 && config.leakedEniCleanup
     ? leakLoop({ node, ec2: node.ec2, loaded, logger, signal: stop.signal })
     : Promise.resolve();
@@ -155,13 +168,49 @@ export async function runDaemon(loaded: LoadedConfig): Promise<number> {
   await new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve()));
   manager.terminate();
   await server.close({ deadlineMs: SHUTDOWN_DEADLINE_MS });
-  await Promise.allSettled([loop, leaks, servers]);
+  await Promise.allSettled([loop, leaks, servers, installed]);
   await kube?.close();
+  Deno.removeSignalListener("SIGHUP", onHangup);
   node.nl.close();
   node.ec2?.close();
   for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
   logger.info("ipamd stopped");
   return 0;
+}
+
+/**
+ * Installs aws-cni and its conflist once the pool holds an address. The conflist is what makes
+ * the runtime call the node's network ready: a node whose pool cannot get a single address
+ * (a missing ENIConfig, no IAM permission, a full subnet) stays NotReady and says why, instead
+ * of accepting pods it cannot serve (upstream exits and restarts for the same reason).
+ */
+async function installWhenServing(
+  context: {
+    node: NodeRuntime;
+    manager: PoolManager;
+    config: LoadedConfig["config"];
+    logger: Logger;
+    signal: AbortSignal;
+  },
+): Promise<void> {
+  const { node, manager, config, logger, signal } = context;
+  const started = Date.now();
+  let warned = false;
+  while (node.ds.stats().total === 0) {
+    if (signal.aborted) return;
+    if (!warned && Date.now() - started > 10_000) {
+      warned = true;
+      logger.warn("the pool has no address yet; aws-cni is installed once it has one", {
+        reason: manager.explain(),
+      });
+    }
+    await sleep(200, signal);
+  }
+  await installPlugin(config, { logger }).catch((error) =>
+    logger.error("cannot install aws-cni and its conflist; pods cannot start on this node", {
+      error,
+    })
+  );
 }
 
 async function createEc2(

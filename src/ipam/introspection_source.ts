@@ -73,6 +73,7 @@ export function introspectionSource(
         counts: node.ds.stats(),
         waitingAdds: manager.waiting,
         plan: {
+          policy: plan.policy,
           reason: plan.reason,
           low: plan.low,
           canGrow: plan.canGrow,
@@ -84,6 +85,9 @@ export function introspectionSource(
         },
         unmanagedEnis: [...node.unmanaged],
         vpcCidrs: node.vpcCidrs,
+        // For `ipamd enis`: which released addresses still cool down, and until when.
+        cooldownSeconds: loaded.config.ipCooldownSeconds,
+        cooling: coolingAddresses(node.ds.details(), loaded.config.ipCooldownSeconds * 1000),
       };
     },
   };
@@ -124,6 +128,22 @@ function upstreamEni(eni: EniDetail): unknown {
     RouteTableID: eni.routeTableId,
     SubnetID: eni.subnetId ?? "",
   };
+}
+
+function coolingAddresses(
+  enis: readonly EniDetail[],
+  cooldownMs: number,
+): Array<{ ipv4: string; eniId: string; cidr: string; availableAt: string }> {
+  return enis.flatMap((eni) =>
+    eni.cidrs.flatMap((c) =>
+      c.addresses.filter((a) => a.cooling).map((a) => ({
+        ipv4: a.ipv4,
+        eniId: eni.id,
+        cidr: c.cidr,
+        availableAt: new Date((a.unassignedAt ?? 0) + cooldownMs).toISOString(),
+      }))
+    )
+  );
 }
 
 function maskBase64(bits: number): string {

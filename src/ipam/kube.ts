@@ -32,6 +32,8 @@ export interface KubeLink {
   warmPool(): EffectiveWarmPool;
   /** Calls back when the node's effective warm-pool settings change. */
   onWarmPoolChange(listener: () => void): void;
+  /** Calls back when the node is cordoned or uncordoned, or its capacity.pods changes. */
+  onNodeChange(listener: () => void): void;
   /** Custom networking: where new ENIs go (ENIConfig subnet and security groups). */
   placement: EniPlacement;
   eniConfigName(): string | undefined;
@@ -44,6 +46,7 @@ export async function connectKubernetes(
   options: { logger: Logger; signal?: AbortSignal },
 ): Promise<KubeLink | undefined> {
   const { logger } = options;
+  const later: { watcher?: NodeWatcher } = {};
   const required = apiServerRequired({
     customNetworking: config.customNetworking,
     podEni: config.enablePodEni,
@@ -58,7 +61,14 @@ export async function connectKubernetes(
       ? { KUBERNETES_SERVICE_PORT: config.kubernetesServicePort }
       : {}),
     ...(config.clusterEndpoint ? { CLUSTER_ENDPOINT: config.clusterEndpoint } : {}),
-  }, { required, logger, ...(options.signal ? { signal: options.signal } : {}) });
+  }, {
+    required,
+    logger,
+    ...(options.signal ? { signal: options.signal } : {}),
+    // Back after the start-up wait: read the Node now (max pods, overrides), not after the
+    // watcher's backoff (up to 30 s).
+    onConnected: () => later.watcher?.retryNow(),
+  });
   if (!client) {
     logger.info("running without the Kubernetes API server", {
       reason: state.connected ? undefined : String(state.reason),
@@ -79,7 +89,7 @@ export async function connectKubernetes(
     logger,
   });
   const watcher = config.nodeName
-    ? new NodeWatcher(client, config.nodeName, { logger })
+    ? later.watcher = new NodeWatcher(client, config.nodeName, { logger })
     : undefined;
   const overrides = new WarmPoolOverrides({
     warmEniTarget: config.warmEniTarget,
@@ -88,8 +98,29 @@ export async function connectKubernetes(
     warmPrefixTarget: config.warmPrefixTarget,
     maxEni: config.maxEni ?? -1,
   }, { events, logger });
+  const nodeListeners = new Set<() => void>();
   if (watcher) {
     overrides.follow(watcher);
+    let seen: NodeInfo | undefined;
+    watcher.subscribe((node) => {
+      const before = seen;
+      seen = node;
+      const cordon = node.unschedulable !== (before?.unschedulable ?? false);
+      if (cordon && !config.manageEnisNonSchedulable) {
+        logger.info(
+          node.unschedulable
+            ? "node cordoned (unschedulable taint): holding ENI and IP growth and freeing"
+            : "node schedulable again: managing ENIs and IPs",
+          { node: node.name },
+        );
+      }
+      if (node.maxPods !== before?.maxPods && config.maxPods === null) {
+        logger.info("max pods from the Node's capacity.pods", { maxPods: node.maxPods ?? null });
+      }
+      if (!before || cordon || node.maxPods !== before.maxPods) {
+        for (const listener of [...nodeListeners]) listener();
+      }
+    });
     await watcher.start().catch((error) =>
       logger.warn("cannot read this node from the API server yet", { error })
     );
@@ -105,32 +136,46 @@ export async function connectKubernetes(
       labelKey: config.eniConfigLabel,
     }).name;
   };
+  const placement: EniPlacement = async () => {
+    if (!config.customNetworking) return undefined;
+    const name = eniConfigName();
+    if (!name) {
+      throw new RangeError(
+        "custom networking needs this node's labels: the Node is not readable",
+      );
+    }
+    if (cached && cached.name === name && Date.now() - cached.at < ENICONFIG_CACHE_MS) {
+      return cached.value;
+    }
+    const eniConfig = await fetchEniConfig(client, name);
+    const value = { subnetId: eniConfig.subnet, groupIds: eniConfig.securityGroups };
+    cached = { at: Date.now(), name, value };
+    return value;
+  };
+  if (config.customNetworking) {
+    // Said once, plainly, at start: a failed ENI allocation is otherwise only a backoff warning.
+    await placement().catch((error) =>
+      logger.error(
+        "custom networking: this node's ENIConfig is not usable; no ENI is created for pods " +
+          "until it is",
+        { error },
+      )
+    );
+  }
   return {
     client,
     node: () => watcher?.current,
     warmPool: () => overrides.current,
     onWarmPoolChange: (listener) => overrides.subscribe(() => listener()),
+    onNodeChange: (listener) => nodeListeners.add(listener),
     eniConfigName,
-    placement: async () => {
-      if (!config.customNetworking) return undefined;
-      const name = eniConfigName();
-      if (!name) {
-        throw new RangeError(
-          "custom networking needs this node's labels: the Node is not readable",
-        );
-      }
-      if (cached && cached.name === name && Date.now() - cached.at < ENICONFIG_CACHE_MS) {
-        return cached.value;
-      }
-      const eniConfig = await fetchEniConfig(client, name);
-      const value = { subnetId: eniConfig.subnet, groupIds: eniConfig.securityGroups };
-      cached = { at: Date.now(), name, value };
-      return value;
-    },
+    placement,
     events,
     close: async () => {
       await watcher?.stop();
       await events.flush().catch(() => {});
+      // Writes the series count of repeated events (a storm folded into one Event).
+      await recorder.close().catch(() => {});
       await client.close?.();
     },
   };

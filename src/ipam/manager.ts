@@ -2,7 +2,9 @@
  * The pool manager: plan (pool.ts, pure) → act (EC2 through eni_ops.ts) → commit (datastore),
  * in one loop that also runs reconciliation. ADDs that find the pool empty wait here, count as
  * demand for the planner, and are served the moment addresses land (upstream fails them at
- * once and lets kubelet retry, its most common complaint).
+ * once and lets kubelet retry, its most common complaint). In adaptive mode
+ * (pool_adaptive.ts) it feeds the policy ADD times and growth latencies, and wakes the planner
+ * on every ADD.
  */
 import type { Config } from "../config.ts";
 import { isInsufficientCidrBlocks, isIpLimitExceeded, isSubnetFull } from "../aws/ec2_errors.ts";
@@ -10,11 +12,13 @@ import type { EniMetadata } from "../aws/imds_metadata.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import type { AttachmentKey } from "../rpc/protocol.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import type { Datastore } from "./datastore.ts";
 import type { Assignment, PodMetadata } from "./datastore_types.ts";
 import { AddressInUseError, PoolExhaustedError } from "./errors.ts";
 import type { EniOps } from "./eni_ops.ts";
 import {
+  describeAction,
   type Plan,
   planPool,
   type PoolAction,
@@ -23,6 +27,7 @@ import {
   recordCapacityError,
   recordRelease,
 } from "./pool.ts";
+import type { AdaptivePool } from "./pool_adaptive.ts";
 import { publishPoolMetrics } from "./pool_metrics.ts";
 
 /** How often the loop looks at the pool without being woken (upstream: 5 s). */
@@ -35,6 +40,8 @@ const RECONCILE_INTERVAL_MS = 60_000;
 export const RECONCILE_COOLDOWN_MS = 60_000;
 /** After a failed EC2 step, wait before growing again: never a hot loop. */
 const FAILURE_BACKOFF_MS = { base: 1_000, max: 60_000 };
+/** A failed EC2 step explains a refused ADD for this long. */
+const LAST_FAILURE_RELEVANT_MS = 120_000;
 /** At most this many plan/act rounds per wake-up. */
 const MAX_ROUNDS = 16;
 
@@ -64,7 +71,12 @@ export interface ManagerOptions {
   reconcile?: () => Promise<void>;
   /** The node is cordoned and AWS_MANAGE_ENIS_NON_SCHEDULABLE is false. */
   unschedulable?: () => boolean;
+  /** WARM_POOL_MODE=adaptive: the demand estimate and its policy. Undefined: static. */
+  adaptive?: AdaptivePool;
+  /** Wall time only (tests); `clock` replaces every time source and timer. */
   now?: () => number;
+  /** Default: the system clock. The churn benchmark runs the manager on virtual time. */
+  clock?: Clock;
 }
 
 interface Waiter {
@@ -78,6 +90,7 @@ interface Waiter {
 export class PoolManager {
   #o: ManagerOptions;
   #now: () => number;
+  #clock: Clock;
   #state: PoolState = {};
   #waiters: Waiter[] = [];
   #wake?: () => void;
@@ -87,12 +100,17 @@ export class PoolManager {
   #lastReconcileAt: number;
   #failures = 0;
   #backoffUntil = 0;
+  #lastFailure?: { at: number; message: string };
+  #attaching?: Promise<void>;
+  #reconcileRequested = false;
+  #wakePending = false;
   /** CIDRs we gave back to EC2, by release time: reconcile must not re-adopt them. */
   readonly released = new Map<string, number>();
 
   constructor(options: ManagerOptions) {
     this.#o = options;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
+    this.#now = options.now ?? this.#clock.now;
     this.#lastReconcileAt = this.#now();
   }
 
@@ -110,10 +128,16 @@ export class PoolManager {
 
   /** Plans once without acting (status, tests). */
   plan(): Plan {
+    const view = this.#o.ds.view();
+    const settings = this.#o.settings();
+    const now = this.#now();
     return planPool({
-      view: this.#o.ds.view(),
-      settings: this.#o.settings(),
-      now: this.#now(),
+      view,
+      settings,
+      now,
+      ...(this.#o.adaptive
+        ? { policy: this.#o.adaptive.policy({ settings, mode: view.mode, now }) }
+        : {}),
       state: this.#state,
       pending: this.#waiters.length,
       ...(this.#hold() ? { hold: this.#hold()! } : {}),
@@ -123,7 +147,18 @@ export class PoolManager {
 
   /** Wakes the loop now (an ADD is waiting, a setting changed...). */
   wake(): void {
+    // A wake-up during a turn of the loop must not be lost: the loop runs again at once.
+    this.#wakePending = true;
     this.#wake?.();
+  }
+
+  /**
+   * Reconciles with the instance at the next turn of the loop instead of waiting for the
+   * interval (an operator changed ENIs or addresses by hand: `kill -HUP <ipamd>`).
+   */
+  requestReconcile(): void {
+    this.#reconcileRequested = true;
+    this.wake();
   }
 
   /** Stops growing and freeing ENIs; waiting ADDs fail now. The loop keeps releasing nothing. */
@@ -147,8 +182,12 @@ export class PoolManager {
     key: AttachmentKey,
     options: { pod?: PodMetadata; waitMs: number; signal?: AbortSignal },
   ): Promise<{ assignment: Assignment; waitedMs: number }> {
+    this.#o.adaptive?.estimator.observeAdd(this.#now());
     try {
-      return { assignment: this.#o.ds.assign(key, options.pod), waitedMs: 0 };
+      const assignment = this.#o.ds.assign(key, options.pod);
+      // Adaptive: the planner sees each ADD now, not at the next tick.
+      if (this.#o.adaptive) this.wake();
+      return { assignment, waitedMs: 0 };
     } catch (error) {
       if (!(error instanceof PoolExhaustedError)) throw error;
       this.#o.metrics.noAvailableIps.inc();
@@ -156,15 +195,15 @@ export class PoolManager {
       if (why) throw new NoAddressError(why, { waitedMs: 0, cause: error });
     }
     const since = this.#now();
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     const assignment = await new Promise<Assignment>((resolve, reject) => {
       const waiter: Waiter = { key, since, resolve, reject };
       if (options.pod) waiter.pod = options.pod;
-      const timer = setTimeout(() => {
+      const cancelTimer = this.#clock.setTimer(() => {
         this.#drop(waiter);
         reject(
           new NoAddressError(
-            `no address became free within ${options.waitMs} ms: ${this.#blockedReason()}`,
+            `no address became free within ${duration(options.waitMs)}: ${this.#blockedReason()}`,
             { waitedMs: this.#now() - since },
           ),
         );
@@ -175,22 +214,24 @@ export class PoolManager {
       };
       options.signal?.addEventListener("abort", onAbort, { once: true });
       waiter.resolve = (a) => {
-        clearTimeout(timer);
+        cancelTimer();
         options.signal?.removeEventListener("abort", onAbort);
         resolve(a);
       };
       waiter.reject = (e) => {
-        clearTimeout(timer);
+        cancelTimer();
         options.signal?.removeEventListener("abort", onAbort);
         reject(e);
       };
       this.#waiters.push(waiter);
       this.wake();
     }).catch((error) => {
-      this.#o.metrics.podIpWait.labels("failed").observe((performance.now() - started) / 1000);
+      this.#o.metrics.podIpWait.labels("failed").observe(
+        (this.#clock.monotonic() - started) / 1000,
+      );
       throw error;
     });
-    const waitedMs = performance.now() - started;
+    const waitedMs = this.#clock.monotonic() - started;
     this.#o.metrics.podIpWait.labels("served").observe(waitedMs / 1000);
     return { assignment, waitedMs: Math.round(waitedMs) };
   }
@@ -199,25 +240,47 @@ export class PoolManager {
   async run(signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", () => this.wake(), { once: true });
     while (!signal.aborted) {
-      await this.#round();
-      this.#startup = false;
-      if (this.#o.reconcile && this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS) {
-        this.#lastReconcileAt = this.#now();
-        await this.#tracked("nodeIPPoolReconcile", () => this.#o.reconcile!()).catch((error) =>
-          this.#o.logger.warn("reconcile failed; retrying at the next interval", { error })
-        );
-        this.#serveWaiters();
-      }
+      this.#wakePending = false;
+      await this.runOnce();
       if (signal.aborted) break;
+      if (this.#wakePending) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.#waiters.length > 0 ? WAITING_TICK_MS : TICK_MS);
+        const cancel = this.#clock.setTimer(done, this.#sleepMs());
         this.#wake = done;
         function done() {
-          clearTimeout(timer);
+          cancel();
           resolve();
         }
       });
       this.#wake = undefined;
+    }
+    await this.#attaching;
+  }
+
+  /** Until the next turn: sooner while ADDs wait, or when a failed step's backoff ends. */
+  #sleepMs(): number {
+    const tick = this.#waiters.length > 0 ? WAITING_TICK_MS : TICK_MS;
+    const retryIn = this.#backoffUntil - this.#now();
+    return this.#lastPlan?.low && retryIn > 0 ? Math.min(tick, retryIn) : tick;
+  }
+
+  /**
+   * One turn of the loop: serve waiting ADDs, plan and act until the pool needs nothing more
+   * or a step fails, then reconcile if it is due or was requested. `run()` calls it on every
+   * tick and wake-up; tests call it directly, with their own clock.
+   */
+  async runOnce(): Promise<void> {
+    await this.#round();
+    this.#startup = false;
+    const due = this.#now() - this.#lastReconcileAt >= RECONCILE_INTERVAL_MS;
+    // Not while an ENI is being attached in the background: reconcile would adopt it twice.
+    if (this.#o.reconcile && !this.#attaching && (due || this.#reconcileRequested)) {
+      this.#reconcileRequested = false;
+      this.#lastReconcileAt = this.#now();
+      await this.#tracked("nodeIPPoolReconcile", () => this.#o.reconcile!()).catch((error) =>
+        this.#o.logger.warn("reconcile failed; retrying at the next interval", { error })
+      );
+      this.#serveWaiters();
     }
   }
 
@@ -234,12 +297,36 @@ export class PoolManager {
       if (!plan.canGrow && plan.low) this.#failHopelessWaiters(plan);
       if (!this.#o.ops || !this.#o.config.provisioning || plan.actions.length === 0) return;
       if (this.#now() < this.#backoffUntil && plan.actions.some(isGrowth)) return;
+      let applied = 0;
+      const attachingWhenPlanned = this.#attaching !== undefined;
       for (const action of plan.actions) {
+        if (action.kind === "allocate-eni" && action.count === 0) {
+          this.#attachAhead(action);
+          continue;
+        }
+        // While an ENI attaches beside the loop (or was when this plan was made, unaware of
+        // it), no other attach and no detach: the instance's ENI limit counts both.
+        const attaching = attachingWhenPlanned || this.#attaching !== undefined;
+        if (attaching && (action.kind === "allocate-eni" || action.kind === "free-eni")) return;
         const ok = await this.#apply(action);
+        applied++;
         this.#serveWaiters();
         if (!ok) return;
       }
+      if (applied === 0) return;
     }
+  }
+
+  /**
+   * An ENI attached ahead of demand (no addresses) runs beside the loop, so its seconds of
+   * attach never hold up the assigns that waiting pods need.
+   */
+  #attachAhead(action: PoolAction): void {
+    if (this.#attaching) return;
+    this.#attaching = this.#apply(action).then(() => {}).finally(() => {
+      this.#attaching = undefined;
+      this.wake();
+    });
   }
 
   /** One EC2 step and its commit; false when it failed (the caller re-plans later). */
@@ -249,6 +336,7 @@ export class PoolManager {
     const fn = action.kind === "release" || action.kind === "free-eni"
       ? "decreaseDatastorePool"
       : "increaseDatastorePool";
+    const started = this.#clock.monotonic();
     try {
       await this.#tracked(fn, async () => {
         switch (action.kind) {
@@ -263,11 +351,23 @@ export class PoolManager {
             }
             for (const cidr of cidrs) ds.addCidr(action.eniId, cidr);
             logger.info("addresses added", { eni: action.eniId, cidrs });
+            this.#o.adaptive?.estimator.observeGrow({
+              kind: "assign",
+              ms: this.#clock.monotonic() - started,
+              at: this.#now(),
+              addresses: cidrs.length,
+            });
             break;
           }
           case "allocate-eni": {
             const meta = await ops.allocateEni(action);
             await this.#o.adoptEni(meta);
+            this.#o.adaptive?.estimator.observeGrow({
+              kind: "allocate-eni",
+              ms: this.#clock.monotonic() - started,
+              at: this.#now(),
+              addresses: action.count,
+            });
             break;
           }
           case "release": {
@@ -314,8 +414,15 @@ export class PoolManager {
       });
       this.#failures = 0;
       this.#backoffUntil = 0;
+      this.#lastFailure = undefined;
       return true;
     } catch (error) {
+      this.#lastFailure = {
+        at: this.#now(),
+        message: `${describeAction(action)} failed: ${
+          error instanceof Error ? error.message : error
+        }`,
+      };
       if (isInsufficientCidrBlocks(error) || isSubnetFull(error)) {
         const code = isInsufficientCidrBlocks(error)
           ? "InsufficientCidrBlocks"
@@ -391,8 +498,17 @@ export class PoolManager {
     return undefined;
   }
 
+  /** One line for people: the pool's state, or why it cannot grow, and the last failed step. */
+  explain(): string {
+    return this.#blockedReason(this.plan());
+  }
+
+  /** Why a pod gets no address: the planner's reason, and the last EC2 step that failed. */
   #blockedReason(plan = this.#lastPlan ?? this.plan()): string {
-    return plan.blocked?.message ?? plan.reason;
+    const reason = plan.blocked?.message ?? plan.reason;
+    const failure = this.#lastFailure;
+    if (!failure || this.#now() - failure.at > LAST_FAILURE_RELEVANT_MS) return reason;
+    return `${reason}; ${failure.message}`;
   }
 
   #hold(): "terminating" | "unschedulable" | undefined {
@@ -409,4 +525,8 @@ export class PoolManager {
 
 function isGrowth(action: PoolAction): boolean {
   return action.kind === "assign" || action.kind === "allocate-eni";
+}
+
+function duration(ms: number): string {
+  return ms < 10_000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

@@ -33,7 +33,8 @@ export interface NodeRuntime {
   vpcCidrs: string[];
   instanceType: InstanceTypeInfo;
   mode: PoolMode;
-  maxPods: number;
+  /** Max pods now: MAX_PODS, else the Node's capacity.pods (followed), else the instance's. */
+  readonly maxPods: number;
   settings: () => PoolSettings;
   ds: Datastore;
   nl: Netlink;
@@ -49,6 +50,12 @@ export interface NodeRuntime {
   /** Known ENIs' primary IPs, for removing their rules when they go. */
   eniPrimaryIps: Map<string, string>;
   adoptEni(meta: EniMetadata): Promise<void>;
+  /**
+   * ENIs attached since start, before adoption: asks EC2 about them, records those that are
+   * not ipamd's (no_manage, another owner, trunk/EFA) in `unmanaged`, tags the others as this
+   * node's, and returns the ids to leave alone (unmanaged, or already gone from EC2).
+   */
+  vetEnis(eniIds: readonly string[]): Promise<Set<string>>;
   forgetEni(eniId: string): void;
   /** Re-applies the SNAT rules (VPC CIDRs changed). */
   applySnat(vpcCidrs: string[]): Promise<void>;
@@ -84,10 +91,12 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
   const maxEnis = config.maxEni === null
     ? instanceType.maxEnis
     : Math.min(config.maxEni, instanceType.maxEnis);
-  const maxPods = config.maxPods ?? options.kube?.node()?.maxPods ??
-    (mode === "prefix-delegation"
-      ? PREFIX_MODE_MAX_PODS
-      : maxEnis * (instanceType.ipv4PerEni - 1) + 2);
+  const fallbackMaxPods = mode === "prefix-delegation"
+    ? PREFIX_MODE_MAX_PODS
+    : maxEnis * (instanceType.ipv4PerEni - 1) + 2;
+  // Followed live: the Node may become readable later (API server back) or change capacity.
+  const currentMaxPods = () => config.maxPods ?? options.kube?.node()?.maxPods ?? fallbackMaxPods;
+  const maxPods = currentMaxPods();
 
   const nl = Netlink.open();
   const host = await setupHostNetwork(nl, {
@@ -193,6 +202,18 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
     })
     : undefined;
 
+  const vetEnis = async (eniIds: readonly string[]): Promise<Set<string>> => {
+    if (!ec2 || config.imdsOnlyMode || eniIds.length === 0) return new Set();
+    const { found, missing } = await ec2.describeNetworkInterfacesById([...eniIds]);
+    const foreign = classifyUnmanaged(found, { config, identity, primaryEniId: primary.eniId });
+    for (const id of foreign) unmanaged.add(id);
+    for (const eni of found) {
+      if (ops && !foreign.has(eni.eniId)) await tagIfMissing(eni, { ops, ec2, logger });
+    }
+    if (foreign.size > 0) logger.info("attached ENIs left alone", { enis: [...foreign] });
+    return new Set([...foreign, ...missing]);
+  };
+
   for (const meta of attached) {
     if (meta.networkCard !== 0 || unmanaged.has(meta.eniId)) continue;
     const eni = described.find((e) => e.eniId === meta.eniId);
@@ -207,7 +228,7 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
     poolSettings(effectiveTargets(config, options.kube), {
       eniLimit: instanceType.maxEnis,
       ipv4PerEni: instanceType.ipv4PerEni,
-      maxPods,
+      maxPods: currentMaxPods(),
       unmanagedEnis: unmanaged.size,
     });
   logger.info("node initialised", {
@@ -227,7 +248,9 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
     vpcCidrs: primary.vpcCidrs,
     instanceType,
     mode,
-    maxPods,
+    get maxPods() {
+      return currentMaxPods();
+    },
     settings,
     ds,
     nl,
@@ -240,6 +263,7 @@ export async function initNode(options: InitOptions): Promise<NodeRuntime> {
     excludedSubnets,
     eniPrimaryIps,
     adoptEni,
+    vetEnis,
     forgetEni,
     applySnat,
   };

@@ -10,10 +10,18 @@
  * - in prefix mode, after InsufficientCidrBlocks (no free /28 in the subnet) the pool grows
  *   with /32 secondary IPs on the same ENIs instead of pausing, and still reaches its targets;
  * - ADDs waiting for an address (`pending`) are demand, and a pool that can grow never stays
- *   empty (upstream stops at MINIMUM_IP_TARGET when WARM_IP_TARGET is 0, issue #2650).
+ *   empty (upstream stops at MINIMUM_IP_TARGET when WARM_IP_TARGET is 0, issue #2650);
+ * - a policy may ask for an ENI attached ahead of demand, with no addresses (`eniAhead`), and
+ *   veto freeing one (`mayFreeEni`); the static policies do neither.
  */
 
-import { type PoolPolicy, PREFIX_SIZE, staticPolicy, type Unit } from "./pool_policy.ts";
+import {
+  type GrowthRoom,
+  type PoolPolicy,
+  PREFIX_SIZE,
+  staticPolicy,
+  type Unit,
+} from "./pool_policy.ts";
 import {
   type AllocateEniAction,
   type AssignAction,
@@ -39,7 +47,7 @@ import {
   subtractCounts,
 } from "./view.ts";
 
-export type { PoolPolicy, Unit, WarmTargets } from "./pool_policy.ts";
+export type { GrowthRoom, PoolPolicy, Unit, WarmTargets } from "./pool_policy.ts";
 export { PREFIX_SIZE, staticPolicy } from "./pool_policy.ts";
 
 export * from "./pool_types.ts";
@@ -75,12 +83,14 @@ export function planPool(input: PlanInput): Plan {
     })),
   };
   const counts = countPool(pool);
-  const low = isLow(counts, ctx);
   const unit: Unit = view.mode === "prefix-delegation" && !noPrefixes ? "prefix" : "ip";
   const room = growthRoom(pool, settings);
+  const roomNow = summarizeRoom(room);
+  const low = isLow(counts, ctx, roomNow);
   const canGrow = !input.hold && !subnetFull && counts.total < settings.maxPods &&
     (room.candidates.some((e) => room.free.get(e.id)! > 0) || room.newEnis > 0);
-  const capped = !low && wantsMore(counts, ctx);
+  const capped = !low && wantsMore(counts, ctx, roomNow);
+  const mayAttach = !input.hold && !subnetFull;
   const base = {
     counts,
     policy: policy.name,
@@ -118,6 +128,12 @@ export function planPool(input: PlanInput): Plan {
       const result = grow(counts, { ctx, room, unit });
       grown = result.actions;
       blocked = result.blocked;
+      const ahead = blocked ? undefined : eniAheadAction(result.counts, {
+        ctx,
+        room: result.room,
+        unit,
+      });
+      if (ahead) grown.push(ahead);
     }
     const actions = [...drains, ...grown];
     const what = grown.map(describeAction).join(", ");
@@ -133,10 +149,15 @@ export function planPool(input: PlanInput): Plan {
     };
   }
 
-  const releases = overTargetReleases(pool, { counts, ctx });
+  const ahead = mayAttach ? eniAheadAction(counts, { ctx, room: roomNow, unit }) : undefined;
+  if (ahead) {
+    const actions = [...drains, ahead];
+    return { ...base, actions, reason: `${actions.map(describeAction).join(", ")} (${summary})` };
+  }
+  const releases = overTargetReleases(pool, { counts, ctx, room: roomNow });
   const paceUntil = (state.lastReleaseAt ?? -Infinity) + RELEASE_INTERVAL_MS;
   if (releases.length > 0 && now < paceUntil) {
-    const free = input.hold ? undefined : freeEniAction(pool, { counts, ctx });
+    const free = input.hold ? undefined : freeEniAction(pool, { counts, ctx, room });
     return {
       ...base,
       actions: [...drains, ...(free && drains.length === 0 ? [free] : [])],
@@ -150,7 +171,7 @@ export function planPool(input: PlanInput): Plan {
     const actions = [...drains, ...releases];
     return { ...base, actions, reason: `${actions.map(describeAction).join(", ")} (${summary})` };
   }
-  const free = input.hold ? undefined : freeEniAction(pool, { counts, ctx });
+  const free = input.hold ? undefined : freeEniAction(pool, { counts, ctx, room });
   if (free) return { ...base, actions: [free], reason: `${describeAction(free)} (${summary})` };
   return {
     ...base,
@@ -164,12 +185,12 @@ function inBackoff(at: number | undefined, now: number): boolean {
 }
 
 /** Low: below the policy's target, below pending demand, or empty — but never at max pods. */
-function isLow(counts: PoolCounts, ctx: Context): boolean {
-  return counts.total < ctx.settings.maxPods && wantsMore(counts, ctx);
+function isLow(counts: PoolCounts, ctx: Context, room: GrowthRoom): boolean {
+  return counts.total < ctx.settings.maxPods && wantsMore(counts, ctx, room);
 }
 
-function wantsMore(counts: PoolCounts, ctx: Context): boolean {
-  return ctx.policy.isLow(counts) || counts.available < Math.max(1, ctx.pending);
+function wantsMore(counts: PoolCounts, ctx: Context, room: GrowthRoom): boolean {
+  return ctx.policy.isLow(counts, room) || counts.available < Math.max(1, ctx.pending);
 }
 
 interface Room {
@@ -179,6 +200,12 @@ interface Room {
   readonly free: Map<string, number>;
   /** ENIs that may still be attached. */
   newEnis: number;
+}
+
+function summarizeRoom(room: Room): GrowthRoom {
+  let slots = 0;
+  for (const free of room.free.values()) slots += free;
+  return { slots, attachable: room.newEnis };
 }
 
 function growthRoom(view: PoolView, settings: PoolSettings): Room {
@@ -197,19 +224,35 @@ function growthRoom(view: PoolView, settings: PoolSettings): Room {
   };
 }
 
-/** Growth steps until the (simulated) pool is no longer low, or nothing more fits. */
-function grow(
-  counts: PoolCounts,
-  options: { ctx: Context; room: Room; unit: Unit },
-): { actions: Array<AssignAction | AllocateEniAction>; blocked?: Plan["blocked"] } {
+interface Grown {
+  actions: Array<AssignAction | AllocateEniAction>;
+  blocked?: Plan["blocked"];
+  /** The pool and its room after the actions. */
+  counts: PoolCounts;
+  room: GrowthRoom;
+}
+
+/**
+ * Growth steps until the (simulated) pool is no longer low and, if the policy says when,
+ * filled (on the attached ENIs), or nothing more fits.
+ */
+function grow(counts: PoolCounts, options: { ctx: Context; room: Room; unit: Unit }): Grown {
   const { ctx, room, unit } = options;
   const { settings } = ctx;
   const size = unit === "prefix" ? PREFIX_SIZE : 1;
   const actions: Array<AssignAction | AllocateEniAction> = [];
   let sim = counts;
-  for (let guard = 0; isLow(sim, ctx) && guard < 1000; guard++) {
-    const amount = stepSize(sim, { ctx, unit });
+  let simRoom = summarizeRoom(room);
+  const { filled } = ctx.policy;
+  const unfilled = () =>
+    filled !== undefined && sim.total < settings.maxPods && !filled(sim, simRoom);
+  for (let guard = 0; guard < 1000; guard++) {
+    const low = isLow(sim, ctx, simRoom);
+    if (!low && !unfilled()) break;
+    const amount = stepSize(sim, { ctx, unit, room: simRoom });
     const eni = room.candidates.find((e) => room.free.get(e.id)! > 0);
+    // Filling up (not low) uses the attached ENIs' free slots only, never a slow attach.
+    if (!low && !eni) break;
     let count: number;
     if (eni) {
       count = Math.min(amount, room.free.get(eni.id)!);
@@ -219,13 +262,20 @@ function grow(
       if (previous?.kind === "assign") {
         actions[index] = { ...previous, count: previous.count + count };
       } else actions.push({ kind: "assign", eniId: eni.id, unit, count });
+      simRoom = { ...simRoom, slots: simRoom.slots - count };
     } else if (room.newEnis > 0) {
       count = Math.min(amount, settings.slotsPerEni);
       room.newEnis--;
       actions.push({ kind: "allocate-eni", unit, count });
+      simRoom = {
+        slots: simRoom.slots + settings.slotsPerEni - count,
+        attachable: simRoom.attachable - 1,
+      };
     } else {
       return {
         actions,
+        counts: sim,
+        room: simRoom,
         blocked: {
           code: "no-room",
           message: `every ENI is full and the node has its ${settings.maxEnis} ENIs ` +
@@ -235,15 +285,33 @@ function grow(
     }
     for (let i = 0; i < count; i++) sim = addCounts(sim, freeCidrCounts(size, unit === "prefix"));
   }
-  return { actions };
+  return { actions, counts: sim, room: simRoom };
+}
+
+/**
+ * An ENI with no addresses, attached ahead of demand when the policy asks for one, after any
+ * growth of the plan. The manager applies a plan's steps in turn, so the policy must only ask
+ * when the free addresses last through the attach.
+ */
+function eniAheadAction(
+  counts: PoolCounts,
+  options: { ctx: Context; room: GrowthRoom; unit: Unit },
+): AllocateEniAction | undefined {
+  const { ctx, room, unit } = options;
+  if (!ctx.policy.eniAhead || room.attachable <= 0) return undefined;
+  if (counts.total >= ctx.settings.maxPods || !ctx.policy.eniAhead(counts, room)) return undefined;
+  return { kind: "allocate-eni", unit, count: 0 };
 }
 
 /** The policy's step, raised to cover waiting ADDs, capped by max pods. */
-function stepSize(counts: PoolCounts, options: { ctx: Context; unit: Unit }): number {
+function stepSize(
+  counts: PoolCounts,
+  options: { ctx: Context; unit: Unit; room: GrowthRoom },
+): number {
   const { ctx, unit } = options;
   const inUnits = (addresses: number) =>
     unit === "prefix" ? Math.ceil(addresses / PREFIX_SIZE) : addresses;
-  let amount = ctx.policy.growBy(counts, unit);
+  let amount = ctx.policy.growBy(counts, unit, options.room);
   const needed = Math.max(1, ctx.pending) - counts.available;
   if (needed > 0) amount = Math.max(amount, inUnits(needed));
   return Math.max(1, Math.min(amount, inUnits(ctx.settings.maxPods - counts.total)));
@@ -303,9 +371,10 @@ function drainActions(view: PoolView, options: { startup: boolean }): ReleaseAct
  */
 function overTargetReleases(
   view: PoolView,
-  options: { counts: PoolCounts; ctx: Context },
+  options: { counts: PoolCounts; ctx: Context; room: GrowthRoom },
 ): ReleaseAction[] {
   const { counts, ctx } = options;
+  let room = options.room;
   const kinds = view.mode === "prefix-delegation" ? [false, true] : [false];
   const picked = new Map<string, string[]>();
   let sim = counts;
@@ -314,10 +383,13 @@ function overTargetReleases(
       for (const cidr of [...countedCidrs(view.mode, eni)].reverse()) {
         if (cidr.isPrefix !== prefixes || !isFree(cidr)) continue;
         const after = subtractCounts(sim, freeCidrCounts(cidr.size, cidr.isPrefix));
-        const wanted = ctx.policy.mayRelease(sim, cidr) || after.total >= ctx.settings.maxPods;
-        if (!wanted || isLow(after, ctx)) continue;
+        const roomAfter = { ...room, slots: room.slots + 1 };
+        const wanted = ctx.policy.mayRelease(sim, cidr, room) ||
+          after.total >= ctx.settings.maxPods;
+        if (!wanted || isLow(after, ctx, roomAfter)) continue;
         picked.set(eni.id, [...(picked.get(eni.id) ?? []), cidr.cidr]);
         sim = after;
+        room = roomAfter;
       }
     }
   }
@@ -331,18 +403,26 @@ function overTargetReleases(
 
 /**
  * One ENI that can go (upstream's rules): not primary, trunk or EFA; old enough; no pod and
- * no address in cooldown; and the pool without it is not low. Newest first.
+ * no address in cooldown; and the pool without it is not low (nor vetoed by the policy).
+ * Newest first.
  */
 function freeEniAction(
   view: PoolView,
-  options: { counts: PoolCounts; ctx: Context },
+  options: { counts: PoolCounts; ctx: Context; room: Room },
 ): FreeEniAction | undefined {
-  const { counts, ctx } = options;
+  const { counts, ctx, room } = options;
+  const roomNow = summarizeRoom(room);
   for (const eni of [...view.enis].reverse()) {
     if (eni.isPrimary || eni.isTrunk || eni.isEfa) continue;
     if (ctx.input.now - eni.createdAt < MIN_ENI_AGE_MS) continue;
     if (eni.cidrs.some((c) => c.assigned > 0 || c.cooling > 0)) continue;
-    if (isLow(subtractCounts(counts, countEni(view.mode, eni)), ctx)) continue;
+    const after = subtractCounts(counts, countEni(view.mode, eni));
+    const roomAfter = {
+      slots: roomNow.slots - (room.free.get(eni.id) ?? 0),
+      attachable: roomNow.attachable + 1,
+    };
+    if (isLow(after, ctx, roomAfter)) continue;
+    if (ctx.policy.mayFreeEni && !ctx.policy.mayFreeEni(after, roomAfter)) continue;
     return { kind: "free-eni", eniId: eni.id };
   }
   return undefined;
@@ -355,7 +435,9 @@ export function describeAction(action: PoolAction): string {
     case "assign":
       return `assign ${units(action.unit, action.count)} to ${action.eniId}`;
     case "allocate-eni":
-      return `allocate an ENI with ${units(action.unit, action.count)}`;
+      return action.count === 0
+        ? "allocate an ENI ahead of demand, with no addresses yet"
+        : `allocate an ENI with ${units(action.unit, action.count)}`;
     case "release":
       return `release ${action.cidrs.length} CIDR${
         action.cidrs.length === 1 ? "" : "s"

@@ -42,8 +42,12 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
   for (const [cidr, at] of options.released) {
     if (now() - at > RECONCILE_COOLDOWN_MS) options.released.delete(cidr);
   }
-  const attached = (await node.imds.listEnis()).filter((m) => m.networkCard === 0);
+  const all = await node.imds.listEnis();
+  const attached = all.filter((m) => m.networkCard === 0);
   if (attached.length === 0) throw new RangeError("IMDS lists no ENI at all; skipping reconcile");
+  // An unmanaged ENI that went away no longer takes a slot.
+  const attachedIds = new Set(all.map((m) => m.eniId));
+  for (const id of node.unmanaged) if (!attachedIds.has(id)) node.unmanaged.delete(id);
 
   // VPC CIDRs can grow (associated CIDR blocks): keep SNAT exemptions current.
   const vpcCidrs = attached.find((m) => m.eniId === node.primary.eniId)?.vpcCidrs;
@@ -54,8 +58,11 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
   }
 
   const known = new Set(node.ds.view().enis.map((e) => e.id));
+  // Attached since we last looked: EC2 says whether they are ours (spec §3.8 steps 2–3).
+  const unknown = attached.filter((m) => !known.has(m.eniId) && !node.unmanaged.has(m.eniId));
+  const leaveAlone = await node.vetEnis(unknown.map((m) => m.eniId));
   for (const meta of attached) {
-    if (node.unmanaged.has(meta.eniId)) continue;
+    if (node.unmanaged.has(meta.eniId) || leaveAlone.has(meta.eniId)) continue;
     if (!known.has(meta.eniId)) {
       await node.adoptEni(meta);
       metrics.reconcileCount.labels("eniReconcileAdd").inc();

@@ -62,6 +62,8 @@ export function rpcHandlers(context: HandlerContext): Handlers {
           signal: request.signal,
         });
         metrics.addLatency.labels("ok").observe((performance.now() - started) / 1000);
+        // Top the warm pool up (and refresh the gauges) now, not at the next 5 s tick.
+        manager.wake();
         return {
           allocations: [allocationOf(assignment)],
           useExternalSnat: config.externalSnat,
@@ -143,7 +145,7 @@ export function rpcHandlers(context: HandlerContext): Handlers {
         enis: stats.enis,
         maxENIs: node.settings().maxEnis,
         canGrow: plan.canGrow,
-        reason: plan.blocked?.message ?? plan.reason,
+        reason: manager.explain(),
         waitingAdds: manager.waiting,
       };
     },

@@ -31,6 +31,7 @@ export class NodeWatcher {
   #watch: WatchHandle | undefined;
   #loop: Promise<void> | undefined;
   #firstList = Promise.withResolvers<void>();
+  #nudge: AbortController | undefined;
 
   constructor(client: K8sClient, nodeName: string, options: NodeWatcherOptions = {}) {
     this.#client = client;
@@ -64,6 +65,11 @@ export class NodeWatcher {
     return this.#current;
   }
 
+  /** Ends a backoff wait now (the API server is known to be back). No effect while watching. */
+  retryNow(): void {
+    this.#nudge?.abort();
+  }
+
   async stop(): Promise<void> {
     this.#stopper.abort();
     this.#watch?.stop();
@@ -92,7 +98,9 @@ export class NodeWatcher {
           this.#options.minBackoffMs * 2 ** Math.min(failures - 1, 16),
         );
         this.#log.warn("node watch failed; retrying", { error, retryInMs: delay });
-        await sleep(delay, signal).catch(() => {});
+        this.#nudge = new AbortController();
+        await sleep(delay, AbortSignal.any([signal, this.#nudge.signal])).catch(() => {});
+        this.#nudge = undefined;
       }
     }
   }

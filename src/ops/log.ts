@@ -1,13 +1,25 @@
 /**
  * Structured logging: one JSON object per line, to a file or to stderr, never to stdout
  * (stdout belongs to CNI results and CLI output). Values under keys that look like secrets
- * are redacted, so a token or credential never reaches a log file.
+ * are redacted, and so are credentials inside any text (AWS access key ids, pre-signed URL
+ * parameters, signatures, bearer tokens), so a token or credential never reaches a log file.
  */
 
 export type Level = "debug" | "info" | "warn" | "error";
 
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const SECRET_KEY = /token|secret|password|credential|authorization|session/i;
+const SECRET_KEY =
+  /token|secret|password|passwd|credential|authorization|session|access_?key|api_?key|private_?key/i;
+/** Credentials that can appear inside text (an SDK message, a URL, a header echoed back). */
+const SECRET_TEXT: ReadonlyArray<[RegExp, string]> = [
+  // Long-term (AKIA) and temporary (ASIA) access key ids.
+  [/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, "[redacted]"],
+  // SigV4 query parameters of pre-signed URLs.
+  [/(X-Amz-(?:Security-Token|Credential|Signature)=)[^&\s"']+/gi, "$1[redacted]"],
+  // SigV4 Authorization header parts.
+  [/((?:Credential|Signature)=)[^,&\s"']+/g, "$1[redacted]"],
+  [/(Bearer\s+)[A-Za-z0-9._~+/=-]+/g, "$1[redacted]"],
+];
 const encoder = new TextEncoder();
 
 export interface LoggerOptions {
@@ -106,10 +118,18 @@ function writeAll(target: { writeSync(p: Uint8Array): number }, data: Uint8Array
   while (offset < data.length) offset += target.writeSync(data.subarray(offset));
 }
 
+/** Replaces credentials found inside a text (see SECRET_TEXT). */
+export function scrubText(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRET_TEXT) out = out.replace(pattern, replacement);
+  return out;
+}
+
 function redact(key: string, value: unknown): unknown {
   if (key && SECRET_KEY.test(key) && value !== undefined && value !== null && value !== "") {
     return "[redacted]";
   }
+  if (typeof value === "string") return scrubText(value);
   if (value instanceof Error) {
     return {
       name: value.name,

@@ -62,7 +62,8 @@ Options:
                             token buckets (default mutating=200/5, describe=100/20); an empty
                             bucket answers RequestLimitExceeded (HTTP 503)
   --fault SPEC              inject faults, repeatable: KIND:ACTION[:rate=R][:count=N][:hold=DURATION]
-                            KIND is InternalError, Unavailable, RequestLimitExceeded or timeout
+                            KIND is InternalError, Unavailable, RequestLimitExceeded,
+                            UnauthorizedOperation (HTTP 403) or timeout
                             (timeout holds the request, default 30s, then runs it); ACTION may be *
   --seed N                  seed for ids, MACs, addresses and faults (default: random, reported)
   --prefix NAME             namespace name prefix (default vpcsim)
@@ -84,6 +85,7 @@ Control API (JSON) under <controlEndpoint> (<ec2Endpoint>/_sim):
                             "rate":0.1}]}; IMDS: "imdsCredentialsTtlSeconds":300,
                             "imdsTokenFailures":2,"imdsTokenFailureStatus":503
   POST /subnets             {"cidr":"10.10.32.0/20","tags":{"kubernetes.io/role/cni":"1"}}
+  POST /security-groups     {"name":"pods"}  (a security group in the VPC; answers its groupId)
   POST /reserve             {"subnetId":"subnet-...","count":100 | "cidrs":[...] | "fragment":true
                             | "release":[...]}  (take addresses out of a subnet, or give them back)
   POST /instances           {"instanceType":"m5.large"}  (adds a node; answers its JSON entry)

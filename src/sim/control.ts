@@ -65,6 +65,15 @@ export function controlHandler(
           });
           return json(subnetState(subnet), 201);
         }
+        case "POST /security-groups": {
+          const b = await body(req);
+          const name = str(b.name, "name");
+          const sg = ctx.vpc.addSecurityGroup({
+            name,
+            description: b.description === undefined ? name : str(b.description, "description"),
+          });
+          return json({ groupId: sg.id, groupName: sg.name, vpcId: sg.vpcId }, 201);
+        }
         case "POST /reserve":
           return json(reserve(ctx.vpc, await body(req)));
         case "POST /instances": {

@@ -29,6 +29,11 @@ const INJECTED: Record<string, { status: number; message: string }> = {
   InternalError: { status: 500, message: "An internal error has occurred." },
   Unavailable: { status: 503, message: "The server is overloaded and can't handle the request." },
   RequestLimitExceeded: { status: 503, message: "Request limit exceeded." },
+  // What EC2 answers when the caller's IAM policy lacks the action (ipamd's MissingIAMPermissions).
+  UnauthorizedOperation: {
+    status: 403,
+    message: "You are not authorized to perform this operation.",
+  },
 };
 
 export function ec2Handler(options: Ec2HandlerOptions): (req: Request) => Promise<Response> {

@@ -10,11 +10,17 @@ export interface BucketSpec {
   refillPerSecond: number;
 }
 
-export type FaultKind = "InternalError" | "Unavailable" | "RequestLimitExceeded" | "timeout";
+export type FaultKind =
+  | "InternalError"
+  | "Unavailable"
+  | "RequestLimitExceeded"
+  | "UnauthorizedOperation"
+  | "timeout";
 export const FAULT_KINDS: readonly FaultKind[] = [
   "InternalError",
   "Unavailable",
   "RequestLimitExceeded",
+  "UnauthorizedOperation",
   "timeout",
 ];
 
@@ -122,7 +128,7 @@ export class TokenBucket {
 export interface Decision {
   delayMs: number;
   throttled: boolean;
-  /** An injected error code (InternalError, Unavailable, RequestLimitExceeded). */
+  /** An injected error code (InternalError, Unavailable, RequestLimitExceeded, UnauthorizedOperation). */
   error?: Exclude<FaultKind, "timeout">;
   /** Injected timeout: hold the request this long before running it. */
   holdMs?: number;

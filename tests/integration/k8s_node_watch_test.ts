@@ -151,3 +151,26 @@ Deno.test("NodeWatcher waits for a node that does not exist yet and backs off th
     }
   });
 });
+
+Deno.test("NodeWatcher.retryNow() ends a backoff wait at once (the API server is back)", async () => {
+  await withK8sEnv(async ({ stub, client }) => {
+    stub.put(nodeObject(NODE_NAME, { pods: "17" }));
+    let down = true;
+    stub.intercept = () => down ? new Response("down", { status: 503 }) : undefined;
+    const watcher = new NodeWatcher(client, NODE_NAME, {
+      minBackoffMs: 60_000,
+      maxBackoffMs: 60_000,
+    });
+    try {
+      assert.equal(await watcher.start(), undefined);
+      down = false;
+      const started = performance.now();
+      watcher.retryNow();
+      const node = await eventually(() => watcher.current, 3000);
+      assert.equal(node.maxPods, 17);
+      assert.ok(performance.now() - started < 3000, "not after the 60 s backoff");
+    } finally {
+      await watcher.stop();
+    }
+  });
+});

@@ -71,6 +71,22 @@ export async function runAllCleanups(): Promise<void> {
 let installed = false;
 let exiting = false;
 
+/** What a program (not a test) says around an interrupt's clean-up. */
+export interface InterruptHooks {
+  /** Replaces the default "cleaning up" line on stderr. */
+  started?: (signal: Deno.Signal) => void;
+  /** After every Cleanup ran (`error` when some step failed), before the process exits. */
+  cleaned?: (signal: Deno.Signal, error?: unknown) => unknown;
+}
+
+let hooks: InterruptHooks = {};
+
+/** Sets the interrupt hooks (e.g. the demo checks nothing was left and points at its logs). */
+export function onInterrupt(interruptHooks: InterruptHooks): void {
+  hooks = interruptHooks;
+  installSignalHandlers();
+}
+
 function installSignalHandlers(): void {
   if (installed) return;
   installed = true;
@@ -83,12 +99,24 @@ function installSignalHandlers(): void {
 async function exitAfterCleanup(signal: Deno.Signal, code: number): Promise<void> {
   if (exiting) return;
   exiting = true;
-  // deno-lint-ignore no-console -- the test run is being interrupted; say what happens
-  console.error(`lab: ${signal}: cleaning up ${live.size} test scope(s) before exiting`);
+  if (hooks.started) {
+    hooks.started(signal);
+  } else {
+    // deno-lint-ignore no-console -- the test run is being interrupted; say what happens
+    console.error(`lab: ${signal}: cleaning up ${live.size} test scope(s) before exiting`);
+  }
   // A cleanup that hangs must not keep an interrupted run alive forever.
   setTimeout(() => Deno.kill(Deno.pid, "SIGKILL"), 60_000);
+  let error: unknown;
   try {
     await runAllCleanups();
+  } catch (e) {
+    error = e;
+    // deno-lint-ignore no-console -- last words of an interrupted run
+    if (!hooks.cleaned) console.error(e);
+  }
+  try {
+    await hooks.cleaned?.(signal, error);
   } catch (e) {
     // deno-lint-ignore no-console -- last words of an interrupted run
     console.error(e);

@@ -5,7 +5,8 @@
  */
 import type { StatusResult } from "../../src/rpc/protocol.ts";
 import type { Cleanup } from "./cleanup.ts";
-import { type Netns, nsArgv } from "./namespaces.ts";
+import { run, type RunResult } from "./command.ts";
+import { type Netns, nsArgv, nsExec } from "./namespaces.ts";
 import { trackChild, untrackChild } from "./owner.ts";
 import { IPAMD_BIN, requireBuilt, SYSTEM_PATH } from "./paths.ts";
 import { type ProcessLog, startProcessLog, tailOf } from "./process_log.ts";
@@ -161,6 +162,19 @@ export class Ipamd {
     );
   }
 
+  /**
+   * Runs an ipamd CLI command (`build/bin/ipamd status`...) in the node with ipamd's environment,
+   * as an operator would on the node; a non-zero exit is returned, not thrown.
+   */
+  cli(args: string[], options: { timeoutMs?: number } = {}): Promise<RunResult> {
+    return nsExec(this.node.netns, [IPAMD_BIN, ...args], {
+      env: { PATH: SYSTEM_PATH, ...this.env },
+      clearEnv: true,
+      allowFailure: true,
+      timeoutMs: options.timeoutMs ?? 30_000,
+    });
+  }
+
   /** SIGTERM (what kubelet sends), then SIGKILL after graceMs. */
   async stop(options: { graceMs?: number } = {}): Promise<Terminated> {
     const child = this.#child;
@@ -212,4 +226,11 @@ export async function startIpamd(node: IpamdNode, options: StartIpamdOptions = {
   });
   ipamd.start();
   return ipamd;
+}
+
+/** Does build/bin/ipamd have this subcommand (`ipamd <name> --help` exits 0)? */
+export async function ipamdHasCommand(name: string): Promise<boolean> {
+  requireBuilt(IPAMD_BIN, "launchers");
+  const out = await run([IPAMD_BIN, name, "--help"], { allowFailure: true, timeoutMs: 30_000 });
+  return out.success;
 }

@@ -61,6 +61,11 @@ export interface K8sStubOptions {
   objects?: JsonObject[];
   /** Port on 127.0.0.1 (default: any free port). */
   port?: number;
+  /**
+   * Runs the (synchronous) bind: `(bind) => withNetns(path, bind)` serves on the loopback of a
+   * lab namespace; the socket stays there after the thread switches back.
+   */
+  bindWith?: (bind: () => Deno.HttpServer<Deno.NetAddr>) => Deno.HttpServer<Deno.NetAddr>;
 }
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
@@ -108,10 +113,12 @@ export class K8sStub {
       }
       : {};
     const { promise, resolve } = Promise.withResolvers<Deno.NetAddr>();
-    stub.#server = Deno.serve(
-      { hostname: "127.0.0.1", port: options.port ?? 0, onListen: resolve, ...tls },
-      (request) => stub.#serve(request),
-    );
+    const bind = () =>
+      Deno.serve(
+        { hostname: "127.0.0.1", port: options.port ?? 0, onListen: resolve, ...tls },
+        (request) => stub.#serve(request),
+      );
+    stub.#server = options.bindWith ? options.bindWith(bind) : bind();
     const addr = await promise;
     stub.#url = `${options.tls ? "https" : "http"}://127.0.0.1:${addr.port}`;
     return stub;

@@ -7,7 +7,7 @@
  *   /run/vpc-cni-deno-tests/<runId>/owner        "<pid> <start time>"
  *   /run/vpc-cni-deno-tests/<runId>/pids/<pid>   "<start time>" of a child to stop
  *   /run/vpc-cni-deno-tests/<runId>/made-dirs    host dirs the run made (removed while empty)
- *   /run/vpc-cni-deno-tests/<runId>/lab-prefixes prefixes of src/sim/lab.ts labs it made
+ *   /run/vpc-cni-deno-tests/<runId>/lab-prefixes "<prefix> [<runDir>]" of src/sim/lab.ts labs
  */
 
 export const OWNER_ROOT = "/run/vpc-cni-deno-tests";
@@ -72,10 +72,15 @@ export function recordMadeDir(path: string): void {
   Deno.writeTextFileSync(`${RUN_DIR}/made-dirs`, `${path}\n`, { append: true });
 }
 
-/** Notes the prefix of a lab (src/sim/lab.ts) the run made, for Lab.sweepStale(prefix). */
-export function recordLabPrefix(prefix: string): void {
+/**
+ * Notes the prefix of a lab (src/sim/lab.ts) the run made, and the directory holding its lab
+ * records when that is not /run/<prefix> (the simulator's is /run/vpcsim whatever the prefix),
+ * for Lab.sweepStale(prefix, { runDir }).
+ */
+export function recordLabPrefix(prefix: string, runDir?: string): void {
   recordOwner();
-  Deno.writeTextFileSync(`${RUN_DIR}/lab-prefixes`, `${prefix}\n`, { append: true });
+  const line = runDir ? `${prefix} ${runDir}` : prefix;
+  Deno.writeTextFileSync(`${RUN_DIR}/lab-prefixes`, `${line}\n`, { append: true });
 }
 
 /** Keeps the record while anything of this run is left, so that a later sweep can find it. */

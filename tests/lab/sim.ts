@@ -149,7 +149,7 @@ export async function startSim(options: StartSimOptions = {}): Promise<Sim> {
   }).spawn();
   trackChild(child.pid);
   // If the simulator itself gets killed, its lab is swept by Lab.sweepStale of its prefix.
-  recordLabPrefix(simPrefix(options.args ?? []));
+  recordLabPrefix(simPrefix(options.args ?? []), simStateRoot(options.args ?? []));
   const logging = log.capture(child.stderr);
   const stdout = splitFirstLine(child.stdout);
   const timeoutMs = options.timeoutMs ?? 60_000;
@@ -222,10 +222,20 @@ export async function startSim(options: StartSimOptions = {}): Promise<Sim> {
   };
 }
 
+/** The value of `--name V` or `--name=V` in the simulator's arguments. */
+function simOption(args: string[], name: string, fallback: string): string {
+  const i = args.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (i < 0) return fallback;
+  return args[i]!.includes("=") ? args[i]!.slice(name.length + 1) : args[i + 1] ?? fallback;
+}
+
 function simPrefix(args: string[]): string {
-  const i = args.findIndex((a) => a === "--prefix" || a.startsWith("--prefix="));
-  if (i < 0) return "vpcsim";
-  return args[i]!.includes("=") ? args[i]!.slice("--prefix=".length) : args[i + 1] ?? "vpcsim";
+  return simOption(args, "--prefix", "vpcsim");
+}
+
+/** Where the simulator keeps its labs (`--state-dir`, default /run/vpcsim whatever the prefix). */
+function simStateRoot(args: string[]): string {
+  return simOption(args, "--state-dir", "/run/vpcsim").replace(/\/+$/, "");
 }
 
 function dirExists(path: string): boolean {

@@ -21,7 +21,10 @@ export class SimControlError extends Error {
   }
 }
 
-/** A fault rule for POST /faults: kind InternalError | Unavailable | RequestLimitExceeded | timeout. */
+/**
+ * A fault rule for POST /faults: kind InternalError | Unavailable | RequestLimitExceeded |
+ * UnauthorizedOperation | timeout.
+ */
 export interface FaultRule {
   action: string;
   kind: string;
@@ -112,6 +115,11 @@ export class SimControl {
     subnet: { cidr: string; az?: string; tags?: Record<string, string> },
   ): Promise<JsonObject> {
     return this.#call("POST", "/subnets", subnet);
+  }
+
+  /** A security group in the VPC (for ENIConfigs and the like); answers {groupId, ...}. */
+  addSecurityGroup(group: { name: string; description?: string }): Promise<JsonObject> {
+    return this.#call("POST", "/security-groups", group);
   }
 
   reserve(request: ReserveRequest): Promise<JsonObject> {

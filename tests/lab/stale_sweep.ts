@@ -145,7 +145,10 @@ export async function sweepStale(): Promise<SweepReport> {
     if (labPrefixes.length > 0) {
       // Loaded only when needed: it brings in the FFI netlink bindings.
       const { Lab } = await import("../../src/sim/lab.ts");
-      for (const prefix of new Set(labPrefixes)) report.labs.push(...Lab.sweepStale(prefix));
+      for (const line of new Set(labPrefixes)) {
+        const [prefix, runDir] = line.split(" ");
+        report.labs.push(...Lab.sweepStale(prefix!, runDir ? { runDir } : {}));
+      }
     }
     const madeDirs = (readText(`${OWNER_ROOT}/${runId}/made-dirs`) ?? "").split("\n").filter((l) =>
       l

@@ -152,9 +152,9 @@ Deno.test("aws-cni ADD, CHECK, DEL and a repeated DEL on a lab node", async () =
   assert.equal(del.code, 0, JSON.stringify(del.out));
   assert.equal(del.out, undefined);
   assert.equal(l.stub.held.size, 0);
-  // Routes and rules are gone; the veth goes with the pod's namespace, as upstream.
-  ip(l.node, "link", "del", "enicc21c2d7785");
+  // Routes, rules and the veth are gone (CNI spec: DEL deletes CNI_IFNAME in CNI_NETNS).
   assert.deepEqual(nodeState(l.node), before);
+  assert.deepEqual(ipJson(l.pod, "link", "show").map((x) => x.ifname), ["lo"]);
 
   const again = await plugin(l.node, "DEL", conf, env);
   assert.equal(again.code, 0, JSON.stringify(again.out));
@@ -226,4 +226,32 @@ Deno.test("aws-cni GC releases a stale attachment and removes its node state; ST
   assert.deepEqual(rules.map((r) => r.dst), ["10.213.0.8"], "only the valid pod's rule is left");
   const routes = ipJson(l.node, "-4", "route", "show").map((r) => r.dst);
   assert.ok(routes.includes("10.213.0.8") && !routes.includes("10.213.0.9"), routes.join(" "));
+});
+
+Deno.test("aws-cni ADD, CHECK and DEL take a /proc/<pid>/ns/net namespace path, as ctr passes", async () => {
+  // Deno refuses to stat /proc/<pid>/ns/* without --allow-all; the plugin must not need it.
+  await using l = await lab([{ ip: "10.213.0.10" }]);
+  const holder = new Deno.Command("ip", {
+    args: ["netns", "exec", l.pod, "sleep", "60"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const env = { CNI_NETNS: `/proc/${holder.pid}/ns/net` };
+    const add = await plugin(l.node, "ADD", l.conf, env);
+    assert.equal(add.code, 0, JSON.stringify(add.out));
+    assert.deepEqual(add.out.ips, [{ interface: 1, address: "10.213.0.10/32" }]);
+    const conf = { ...l.conf, prevResult: add.out };
+    const check = await plugin(l.node, "CHECK", conf, env);
+    assert.equal(check.code, 0, JSON.stringify(check.out));
+    const del = await plugin(l.node, "DEL", conf, env);
+    assert.equal(del.code, 0, JSON.stringify(del.out));
+    assert.deepEqual(ipJson(l.pod, "link", "show").map((x) => x.ifname), ["lo"]);
+    const gone = await plugin(l.node, "ADD", l.conf, { CNI_NETNS: "/proc/999999999/ns/net" });
+    assert.equal(gone.out.code, 3, JSON.stringify(gone.out));
+  } finally {
+    holder.kill("SIGKILL");
+    await holder.status;
+  }
 });

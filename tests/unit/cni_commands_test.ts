@@ -13,6 +13,7 @@ import { IpamdStub } from "../lab/ipamd_stub.ts";
 class Recorder implements PodWiring {
   wired: PodInterfaceSpec[] = [];
   removed: string[] = [];
+  removedContainers: string[] = [];
   teardowns: TeardownSpec[] = [];
   branch: Array<{ vlanId: number; ip: string }> = [];
   problems: string[] = [];
@@ -32,6 +33,19 @@ class Recorder implements PodWiring {
   }
   remove(spec: { hostVeth: string }) {
     this.removed.push(spec.hostVeth);
+  }
+  netnsExists(path: string) {
+    // The fixture's "namespaces" are plain files: the recorder wires nothing.
+    try {
+      Deno.statSync(path);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  removeContainer(spec: { podNetns: string; containerIf: string }) {
+    this.removedContainers.push(spec.containerIf);
+    return true;
   }
   teardown(spec: TeardownSpec) {
     this.teardowns.push(spec);
@@ -235,6 +249,7 @@ Deno.test("DEL releases through ipamd and removes the node's routes and rules", 
     hostNetns: undefined,
   }]);
   assert.equal(f.stub.callsOf("ipam.del")[0]!.reason, "PodDeleted");
+  assert.deepEqual(f.wiring.removedContainers, ["eth0"], "the pod's interface is deleted");
   // Repeated DEL: ipamd holds nothing any more; success and nothing else is touched.
   const again = await cni("DEL", { ...f.conf, prevResult: add.out }, {
     wiring: f.wiring,
@@ -242,6 +257,7 @@ Deno.test("DEL releases through ipamd and removes the node's routes and rules", 
   });
   assert.equal(again.status, 0);
   assert.equal(f.wiring.teardowns.length, 1);
+  assert.deepEqual(f.wiring.removedContainers, ["eth0"], "no namespace: nothing to delete");
 });
 
 Deno.test("DEL with ipamd down tears down from prevResult, guarded by the host veth", async () => {

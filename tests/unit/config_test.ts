@@ -331,11 +331,16 @@ Deno.test("loadConfig() derives provisioning, leaked-ENI clean-up and the EC2 en
   );
 });
 
-Deno.test("loadConfig() warns about deprecated variables and the reserved adaptive mode", () => {
-  const { warnings } = loadConfig({ ENABLE_NFTABLES: "true", WARM_POOL_MODE: "adaptive" });
+Deno.test("loadConfig() warns about deprecated variables and warm targets adaptive ignores", () => {
+  const { warnings } = loadConfig({
+    ENABLE_NFTABLES: "true",
+    WARM_POOL_MODE: "adaptive",
+    WARM_ENI_TARGET: "1",
+  });
   assert.equal(warnings.length, 2);
   assert.match(warnings[0]!, /ENABLE_NFTABLES is deprecated and ignored/);
-  assert.match(warnings[1]!, /adaptive is reserved/);
+  assert.match(warnings[1]!, /WARM_ENI_TARGET and WARM_PREFIX_TARGET are ignored/);
+  assert.deepEqual(loadConfig({ WARM_POOL_MODE: "adaptive" }).warnings, []);
 });
 
 Deno.test("loadConfig() returns frozen objects", () => {

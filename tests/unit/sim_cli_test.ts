@@ -73,3 +73,10 @@ Deno.test("parseSimArgs() explains what is wrong with a bad option", () => {
   assert.equal(durationArg("x", "250ms"), 250);
   assert.equal(durationArg("x", "2"), 2);
 });
+
+Deno.test("parseSimArgs() accepts the UnauthorizedOperation fault kind", () => {
+  const cli = parseSimArgs(["--fault", "UnauthorizedOperation:AssignPrivateIpAddresses:count=3"]);
+  assert.deepEqual(cli.faults.faults, [
+    { action: "AssignPrivateIpAddresses", kind: "UnauthorizedOperation", count: 3 },
+  ]);
+});

@@ -88,6 +88,17 @@ Deno.test("POST /subnets adds a tagged subnet; overlaps are EC2 errors", async (
   assert.equal(outside.json.error.code, "InvalidSubnet.Range");
 });
 
+Deno.test("POST /security-groups adds a security group that new ENIs may use", async () => {
+  const f = controlFixture();
+  const made = await f.call("POST", "/security-groups", { name: "pods" });
+  assert.equal(made.status, 201);
+  assert.match(made.json.groupId, /^sg-[0-9a-f]+$/);
+  assert.equal(made.json.vpcId, f.vpc.id);
+  assert.equal(f.vpc.securityGroup(made.json.groupId).name, "pods");
+  const unnamed = await f.call("POST", "/security-groups", {});
+  assert.equal(unnamed.status, 400);
+});
+
 Deno.test("POST /reserve fills or fragments a subnet and gives addresses back", async () => {
   const f = controlFixture();
   const frag = await f.call("POST", "/reserve", { subnetId: f.subnet.id, fragment: true });

@@ -96,6 +96,28 @@ Deno.test("injected faults answer InternalError (500) and Unavailable (503)", as
   assert.equal(f.counters.snapshot().actions.AssignPrivateIpAddresses?.injected, 2);
 });
 
+Deno.test("an injected UnauthorizedOperation answers HTTP 403 with EC2's error envelope and changes nothing", async () => {
+  const faults = defaultFaultConfig();
+  faults.faults = [{ action: "CreateNetworkInterface", kind: "UnauthorizedOperation", count: 2 }];
+  const f = handlerFixture({ faults });
+  const create = () => f.call({ Action: "CreateNetworkInterface", SubnetId: f.subnet.id });
+  const a = await create();
+  const b = await create();
+  const c = await create();
+  assert.deepEqual([a.status, b.status, c.status], [403, 403, 200]);
+  assert.equal(a.doc.name, "Response");
+  assert.equal(find(a.doc, "Errors", "Error", "Code")?.text, "UnauthorizedOperation");
+  assert.equal(
+    find(a.doc, "Errors", "Error", "Message")?.text,
+    "You are not authorized to perform this operation.",
+  );
+  assert.match(find(a.doc, "RequestID")!.text, /^[0-9a-f-]{36}$/);
+  assert.equal(f.vpc.enis.size, 2, "only the third call created an ENI");
+  const counted = f.counters.snapshot().actions.CreateNetworkInterface;
+  assert.equal(counted?.injected, 2);
+  assert.deepEqual(counted?.errors, { UnauthorizedOperation: 2 });
+});
+
 Deno.test("an injected timeout holds the request, then runs it (the client may have given up)", async () => {
   const faults = defaultFaultConfig();
   faults.faults = [{ action: "CreateNetworkInterface", kind: "timeout", count: 1, holdMs: 150 }];
