@@ -21,6 +21,8 @@ import { cmdAdd, type CmdArgs, cmdDel, type CommandDeps } from "../../src/cni/co
 import { hostVethName } from "../../src/cni/names.ts";
 import {
   inspectPodInterface,
+  podNetnsExists,
+  removeContainerInterface,
   removePodInterface,
   teardownBranchHost,
   teardownHost,
@@ -140,6 +142,8 @@ Deno.test({
       wiring: {
         wire: (spec) => wirePodInterface(spec),
         remove: removePodInterface,
+        removeContainer: removeContainerInterface,
+        netnsExists: podNetnsExists,
         teardown: teardownHost,
         teardownBranch: teardownBranchHost,
         inspect: inspectPodInterface,
@@ -229,7 +233,8 @@ Deno.test({
       model.delStarted(key);
       try {
         await cmdDel(argsOf(pod, key, pod.result), depsFor(key));
-        // The runtime then destroys the sandbox: its veth pair goes with the namespace.
+        // The runtime then destroys the sandbox, and its veth pair with it (aws-cni's DEL
+        // removes the pod's interface itself when it can).
         await nsExec(pod.netns, ["ip", "link", "del", "eth0"], { allowFailure: true });
         real.dels++;
         model.delSucceeded(key);

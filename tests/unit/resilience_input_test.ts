@@ -46,6 +46,16 @@ async function runCase(c: CorpusCase): Promise<Outcome> {
     deps: {
       connect: forbid("ipamd"),
       wiring: {
+        // Read-only: whether CNI_NETNS exists (the corpus names only missing ones).
+        netnsExists: (path) => {
+          try {
+            Deno.statSync(path);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        removeContainer: forbid("removeContainer"),
         wire: forbid("wire"),
         remove: forbid("remove"),
         teardown: forbid("teardown"),
