@@ -66,6 +66,10 @@ export class Ec2Transport {
       customUserAgent: userAgent,
       logger: sdkLogger,
       requestHandler: { connectionTimeout: timeoutMs, logger: sdkLogger },
+      // Instance-profile credentials over IMDSv2 only: when the token request fails, the SDK
+      // would otherwise read them with a token-less IMDSv1 GET (the default chain passes the
+      // client's configuration to its IMDS provider).
+      ...{ ec2MetadataV1Disabled: true },
     });
     const limiter = options.rateLimit === false
       ? undefined

@@ -55,7 +55,7 @@ export function rpcHandlers(context: HandlerContext): Handlers {
           containerId: params.containerId,
           ifName: params.ifName,
         };
-        const remaining = Math.max(0, waitMs - (performance.now() - started));
+        const remaining = Math.max(0, Math.round(waitMs - (performance.now() - started)));
         const { assignment, waitedMs } = await manager.acquire(key, {
           pod: { podNamespace: params.podNamespace, podName: params.podName },
           waitMs: remaining,

@@ -39,7 +39,11 @@ export type Handlers = { [M in MethodName]?: Handler<M> };
 export interface ServerOptions {
   /** Mode of the socket file (default 0o660: root and the socket's group may connect). */
   mode?: number;
-  /** Connections served at once; more are answered with Overloaded and closed (default 64). */
+  /**
+   * Connections served at once (default 64). At the limit the connection that has waited
+   * longest without sending a whole request is closed to make room; only when every
+   * connection has a request in progress is a new one answered with Overloaded and closed.
+   */
   maxConnections?: number;
   /** Time limit of one request, on top of an ADD's own waitMs (default 30 s). */
   requestTimeoutMs?: number;
@@ -74,6 +78,8 @@ export class SocketInUseError extends Error {
 interface Connection {
   conn: Deno.Conn;
   busy: boolean;
+  /** When it started waiting for its next request. */
+  idleSince: number;
 }
 
 const encoder = new TextEncoder();
@@ -222,12 +228,31 @@ export class RpcServer implements AsyncDisposable {
         closeQuietly(conn);
         return;
       }
-      if (this.#conns.size >= this.#options.maxConnections) {
+      if (this.#conns.size >= this.#options.maxConnections && !this.#evictIdle()) {
         void this.#refuse(conn);
         continue;
       }
       void this.#serve(conn);
     }
+  }
+
+  /**
+   * Closes the connection idle the longest (no request in progress), so that idle or
+   * slow-loris clients cannot lock aws-cni out; false when every connection is busy.
+   */
+  #evictIdle(): boolean {
+    let oldest: Connection | undefined;
+    for (const c of this.#conns) {
+      if (!c.busy && (!oldest || c.idleSince < oldest.idleSince)) oldest = c;
+    }
+    if (!oldest) return false;
+    this.#log.warn("connection limit reached: closing the connection idle the longest", {
+      limit: this.#options.maxConnections,
+      idleMs: Math.round(performance.now() - oldest.idleSince),
+    });
+    this.#conns.delete(oldest);
+    closeQuietly(oldest.conn);
+    return true;
   }
 
   async #refuse(conn: Deno.Conn): Promise<void> {
@@ -241,12 +266,13 @@ export class RpcServer implements AsyncDisposable {
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
-    const state: Connection = { conn, busy: false };
+    const state: Connection = { conn, busy: false, idleSince: performance.now() };
     this.#conns.add(state);
     const reader = new LineReader(conn, this.#options.maxMessageBytes);
     let idleTimer: ReturnType<typeof setTimeout> | undefined;
     try {
       while (!this.#closing) {
+        state.idleSince = performance.now();
         idleTimer = setTimeout(() => closeQuietly(conn), this.#options.idleTimeoutMs);
         let line: Uint8Array | null;
         try {

@@ -78,10 +78,12 @@ Control API (JSON) under <controlEndpoint> (<ec2Endpoint>/_sim):
   GET  /state               the whole VPC model
   GET  /counters            EC2 calls by action (ok, throttled, failed, injected, timeouts, errors)
   POST /counters/reset
+  GET  /imds/requests       IMDS requests: method, path, source, token (none|valid|invalid), status
   GET  /faults, POST /faults   {"latency":"realistic","latencyMs":{"AttachNetworkInterface":900},
                             "imdsLagMs":1000,"throttle":{"enabled":true,"mutating":{"capacity":10,
                             "refillPerSecond":1}},"faults":[{"action":"*","kind":"InternalError",
-                            "rate":0.1}]}
+                            "rate":0.1}]}; IMDS: "imdsCredentialsTtlSeconds":300,
+                            "imdsTokenFailures":2,"imdsTokenFailureStatus":503
   POST /subnets             {"cidr":"10.10.32.0/20","tags":{"kubernetes.io/role/cni":"1"}}
   POST /security-groups     {"name":"pods"}  (a security group in the VPC; answers its groupId)
   POST /reserve             {"subnetId":"subnet-...","count":100 | "cidrs":[...] | "fragment":true

@@ -13,12 +13,15 @@ import {
   type Faults,
   REALISTIC_LATENCY_MS,
 } from "./faults.ts";
+import type { ImdsRequestRecord } from "./imds_server.ts";
 import { eniStatus, type Vpc } from "./vpc.ts";
 
 export interface ControlContext {
   vpc: Vpc;
   faults: Faults;
   counters: Counters;
+  /** IMDS requests, oldest first (GET /imds/requests). */
+  imdsRequests?: () => readonly ImdsRequestRecord[];
   /** Launches an instance and its lab node; returns the node's entry of the ready line. */
   addInstance(req: { instanceType?: string; subnetId?: string }): unknown;
 }
@@ -44,6 +47,8 @@ export function controlHandler(
         case "POST /counters/reset":
           ctx.counters.reset();
           return json(ctx.counters.snapshot());
+        case "GET /imds/requests":
+          return json({ requests: ctx.imdsRequests?.() ?? [] });
         case "GET /faults":
           return json(ctx.faults.config);
         case "POST /faults": {
@@ -190,6 +195,7 @@ function reserve(vpc: Vpc, b: Record<string, unknown>): unknown {
 /**
  * Merges a partial fault configuration:
  * {latency?: "none"|"realistic", latencyMs?: {Action|"*": ms}, latencyJitter?, imdsLagMs?,
+ *  imdsCredentialsTtlSeconds?, imdsTokenFailures?, imdsTokenFailureStatus?,
  *  throttle?: {enabled?, mutating?: {capacity, refillPerSecond}, describe?, perAction?},
  *  faults?: FaultRule[]}   (faults replaces the list; the rest merges)
  */
@@ -211,6 +217,19 @@ export function mergeFaults(current: FaultConfig, b: Record<string, unknown>): F
     next.latencyJitter = nonNegative(b.latencyJitter, "latencyJitter");
   }
   if (b.imdsLagMs !== undefined) next.imdsLagMs = nonNegative(b.imdsLagMs, "imdsLagMs");
+  if (b.imdsCredentialsTtlSeconds !== undefined) {
+    next.imdsCredentialsTtlSeconds = int(b.imdsCredentialsTtlSeconds, "imdsCredentialsTtlSeconds");
+  }
+  if (b.imdsTokenFailures !== undefined) {
+    next.imdsTokenFailures = int(b.imdsTokenFailures, "imdsTokenFailures");
+  }
+  if (b.imdsTokenFailureStatus !== undefined) {
+    const status = int(b.imdsTokenFailureStatus, "imdsTokenFailureStatus");
+    if (status < 400 || status > 599) {
+      throw new ControlError("imdsTokenFailureStatus must be an HTTP error status (400-599)");
+    }
+    next.imdsTokenFailureStatus = status;
+  }
   if (b.throttle !== undefined) {
     const t = obj(b.throttle, "throttle");
     if (t.enabled !== undefined) next.throttle.enabled = bool(t.enabled, "throttle.enabled");

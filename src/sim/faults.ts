@@ -43,6 +43,11 @@ export interface FaultConfig {
   latencyJitter: number;
   /** IMDS shows attach/assign/detach/unassign this long after EC2 answered. */
   imdsLagMs: number;
+  /** Lifetime of the role credentials IMDS serves (real ones last about 6 h). */
+  imdsCredentialsTtlSeconds: number;
+  /** The next this many IMDSv2 token requests are answered with `imdsTokenFailureStatus`. */
+  imdsTokenFailures: number;
+  imdsTokenFailureStatus: number;
   throttle: {
     enabled: boolean;
     mutating: BucketSpec;
@@ -80,6 +85,9 @@ export function defaultFaultConfig(): FaultConfig {
     latencyMs: {},
     latencyJitter: 0.2,
     imdsLagMs: 0,
+    imdsCredentialsTtlSeconds: 6 * 3600,
+    imdsTokenFailures: 0,
+    imdsTokenFailureStatus: 503,
     throttle: {
       enabled: false,
       mutating: { ...DEFAULT_BUCKETS.mutating },
@@ -146,6 +154,13 @@ export class Faults {
     this.#config = config;
     this.#buckets.clear();
     this.#remaining.clear();
+  }
+
+  /** An injected status for an IMDSv2 token request, or undefined (consumes one failure). */
+  imdsTokenFault(): number | undefined {
+    if (this.#config.imdsTokenFailures <= 0) return undefined;
+    this.#config.imdsTokenFailures--;
+    return this.#config.imdsTokenFailureStatus;
   }
 
   decide(action: string, category: "describe" | "mutating", now: number): Decision {

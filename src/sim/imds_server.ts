@@ -16,6 +16,21 @@ export interface RoleCredentials {
   token: string;
 }
 
+/** One IMDS request as the simulator's request log keeps it (GET /_sim/imds/requests). */
+export interface ImdsRequestRecord {
+  at: string;
+  method: string;
+  path: string;
+  remote: string;
+  instanceId?: string;
+  /** The session token header: absent (an IMDSv1 request), valid, or not valid. */
+  token: "none" | "valid" | "invalid";
+  status: number;
+  /** A token this request was given (the simulator's own secret, for leak tests). */
+  issuedToken?: string;
+  userAgent?: string;
+}
+
 export interface ImdsHandlerOptions {
   /** The instance a request comes from (by source address), or undefined. */
   instanceFor: (remoteAddress: string) => string | undefined;
@@ -24,6 +39,12 @@ export interface ImdsHandlerOptions {
   credentials: RoleCredentials;
   logger?: Logger;
   now?: () => number;
+  /** Called with every request and its answer. */
+  onRequest?: (record: ImdsRequestRecord) => void;
+  /** An injected status for a token request, or undefined to answer it normally. */
+  tokenFault?: () => number | undefined;
+  /** Lifetime of the role credentials served (default 6 h). */
+  credentialsTtlSeconds?: () => number;
 }
 
 const MAX_TTL_SECONDS = 21600;
@@ -41,32 +62,63 @@ export function imdsHandler(
     const instanceId = options.instanceFor(remote);
     const path = new URL(req.url).pathname.replace(/\/{2,}/g, "/");
     logger.debug("imds", { method: req.method, path, remote, instanceId });
-    if (!instanceId) return text(`no instance owns source address ${remote}\n`, 403);
+    const header = req.headers.get(TOKEN_HEADER);
+    const held = header === null ? undefined : tokens.get(header);
+    const record: ImdsRequestRecord = {
+      at: new Date(now()).toISOString(),
+      method: req.method,
+      path,
+      remote,
+      ...(instanceId ? { instanceId } : {}),
+      token: header === null
+        ? "none"
+        : held && held.expires > now() && held.instanceId === instanceId
+        ? "valid"
+        : "invalid",
+      status: 0,
+      ...(req.headers.get("user-agent") ? { userAgent: req.headers.get("user-agent")! } : {}),
+    };
+    const response = answer(req, path, instanceId, record);
+    record.status = response.status;
+    options.onRequest?.(record);
+    return response;
+  };
+
+  function answer(
+    req: Request,
+    path: string,
+    instanceId: string | undefined,
+    record: ImdsRequestRecord,
+  ): Response {
+    if (!instanceId) return text(`no instance owns source address ${record.remote}\n`, 403);
     if (path === "/latest/api/token") {
       if (req.method !== "PUT") return text("", 405);
       if (req.headers.has("x-forwarded-for")) return text("", 403);
       const ttl = Number(req.headers.get(TTL_HEADER) ?? "NaN");
       if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) return text("", 400);
+      const fault = options.tokenFault?.();
+      if (fault !== undefined) return text("", fault);
       for (const [t, v] of tokens) if (v.expires <= now()) tokens.delete(t);
       const token = btoa(
         crypto.getRandomValues(new Uint8Array(42)).reduce((s, b) => s + String.fromCharCode(b), ""),
       );
       tokens.set(token, { instanceId, expires: now() + ttl * 1000 });
+      record.issuedToken = token;
       return text(token, 200, { [TTL_HEADER]: String(ttl) });
     }
     if (req.method !== "GET" && req.method !== "HEAD") return text("", 405);
-    const token = tokens.get(req.headers.get(TOKEN_HEADER) ?? "");
-    if (!token || token.expires <= now() || token.instanceId !== instanceId) return text("", 401);
+    if (record.token !== "valid") return text("", 401);
     const view = options.viewOf(instanceId);
     if (!view) return text("", 404);
-    const value = lookup(view, options.credentials, path, now());
+    const ttl = options.credentialsTtlSeconds?.() ?? 6 * 3600;
+    const value = lookup(view, { ...options.credentials, ttlSeconds: ttl }, path, now());
     return value === undefined ? notFound() : text(value, 200);
-  };
+  }
 }
 
 function lookup(
   view: ImdsView,
-  creds: RoleCredentials,
+  creds: RoleCredentials & { ttlSeconds: number },
   path: string,
   now: number,
 ): string | undefined {
@@ -82,7 +134,11 @@ function lookup(
   return undefined;
 }
 
-function metadataTree(view: ImdsView, creds: RoleCredentials, now: number): Record<string, string> {
+function metadataTree(
+  view: ImdsView,
+  creds: RoleCredentials & { ttlSeconds: number },
+  now: number,
+): Record<string, string> {
   const t: Record<string, string> = {};
   const m = "meta-data/";
   const primary = view.enis.find((e) => e.mac === view.mac);
@@ -141,7 +197,7 @@ function metadataTree(view: ImdsView, creds: RoleCredentials, now: number): Reco
       AccessKeyId: creds.accessKeyId,
       SecretAccessKey: creds.secretAccessKey,
       Token: creds.token,
-      Expiration: isoSeconds(now + 6 * 3600_000),
+      Expiration: isoSeconds(now + creds.ttlSeconds * 1000),
     },
     null,
     2,

@@ -11,7 +11,7 @@ import { ec2Handler } from "./ec2_server.ts";
 import { Ec2ApiError } from "./ec2_error.ts";
 import { type FaultConfig, Faults } from "./faults.ts";
 import { ImdsHistory, imdsView } from "./imds.ts";
-import { imdsHandler, type RoleCredentials } from "./imds_server.ts";
+import { imdsHandler, type ImdsRequestRecord, type RoleCredentials } from "./imds_server.ts";
 import { instanceType } from "./instance_types.ts";
 import { type LabPlumbing, RecordingPlumbing } from "./plumbing.ts";
 import { Rng, simRandom } from "./rand.ts";
@@ -20,6 +20,8 @@ import { type Instance, Vpc } from "./vpc.ts";
 export const EC2_ROUTER_ADDRESS = "198.51.100.10";
 export const IMDS_ADDRESS = "169.254.169.254";
 export const INTERNET_ADDRESS = "198.51.100.100";
+/** IMDS requests kept for the control API's request log. */
+const IMDS_LOG_SIZE = 5_000;
 
 export interface SubnetSpec {
   cidr: string;
@@ -95,6 +97,7 @@ export class Sim {
   #servers: Deno.HttpServer[] = [];
   #abort = new AbortController();
   #credentials: RoleCredentials;
+  #imdsLog: ImdsRequestRecord[] = [];
   #ec2Endpoint = "";
   #closed = false;
 
@@ -164,6 +167,7 @@ export class Sim {
         vpc: this.vpc,
         faults: this.faults,
         counters: this.counters,
+        imdsRequests: () => this.#imdsLog,
         addInstance: (req) => this.addNode(req),
       }),
       logger: this.#logger.with({ component: "ec2" }),
@@ -177,6 +181,7 @@ export class Sim {
         viewOf: (id) => this.#history.view(id, Date.now(), this.faults.config.imdsLagMs),
         credentials: this.#credentials,
         logger: this.#logger.with({ component: "imds" }),
+        ...this.#imdsHooks(),
       });
       this.plumbing.inRouter(() => {
         this.#serve({ hostname: EC2_ROUTER_ADDRESS, port: 80 }, handler);
@@ -231,6 +236,7 @@ export class Sim {
         viewOf: (id) => this.#history.view(id, Date.now(), this.faults.config.imdsLagMs),
         credentials: this.#credentials,
         logger: this.#logger.with({ component: "imds", node: nodeKey }),
+        ...this.#imdsHooks(),
       }),
     );
     const info = this.#nodeInfo(instance, network, stateDir, `http://127.0.0.1:${imds.addr.port}`);
@@ -241,6 +247,18 @@ export class Sim {
       netns: network.netns,
     });
     return info;
+  }
+
+  /** The request log and the fault knobs shared by every IMDS endpoint. */
+  #imdsHooks() {
+    return {
+      onRequest: (record: ImdsRequestRecord) => {
+        this.#imdsLog.push(record);
+        if (this.#imdsLog.length > IMDS_LOG_SIZE) this.#imdsLog.shift();
+      },
+      tokenFault: () => this.faults.imdsTokenFault(),
+      credentialsTtlSeconds: () => this.faults.config.imdsCredentialsTtlSeconds,
+    };
   }
 
   #nodeInfo(

@@ -33,6 +33,19 @@ export interface FaultRule {
   holdMs?: number;
 }
 
+/** One entry of the simulator's IMDS request log. */
+export interface ImdsRequest {
+  at: string;
+  method: string;
+  path: string;
+  remote: string;
+  instanceId?: string;
+  token: "none" | "valid" | "invalid";
+  status: number;
+  issuedToken?: string;
+  userAgent?: string;
+}
+
 export interface BucketSpec {
   capacity: number;
   refillPerSecond: number;
@@ -44,6 +57,11 @@ export interface FaultsPatch {
   latencyMs?: Record<string, number>;
   latencyJitter?: number;
   imdsLagMs?: number;
+  /** Lifetime of the role credentials IMDS serves (default 6 h). */
+  imdsCredentialsTtlSeconds?: number;
+  /** The next this many IMDSv2 token requests fail with imdsTokenFailureStatus (default 503). */
+  imdsTokenFailures?: number;
+  imdsTokenFailureStatus?: number;
   throttle?: {
     enabled?: boolean;
     mutating?: BucketSpec;
@@ -86,6 +104,11 @@ export class SimControl {
 
   faults(patch: FaultsPatch): Promise<JsonObject> {
     return this.#call("POST", "/faults", patch);
+  }
+
+  /** IMDS requests (method, path, source, token: none | valid | invalid, status), oldest first. */
+  async imdsRequests(): Promise<ImdsRequest[]> {
+    return (await this.#call("GET", "/imds/requests")).requests as unknown as ImdsRequest[];
   }
 
   addSubnet(
