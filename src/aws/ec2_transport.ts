@@ -53,8 +53,10 @@ export class Ec2Transport {
     const sdkLogger = {
       debug: () => {},
       info: () => {},
-      warn: (...args: unknown[]) => logger.warn("AWS SDK warning", { detail: args.map(String) }),
-      error: (...args: unknown[]) => logger.error("AWS SDK error", { detail: args.map(String) }),
+      warn: (...args: unknown[]) => logger.warn("AWS SDK warning", { detail: sdkDetail(args) }),
+      // Every failed attempt is also reported by our own retry loop (with the AWS error code):
+      // the SDK's copy is for debugging only.
+      error: (...args: unknown[]) => logger.debug("AWS SDK error", { detail: sdkDetail(args) }),
     };
     if (!options.region) throw new TypeError("the EC2 client needs a region (e.g. us-west-2)");
     this.sdk = new EC2Client({
@@ -136,4 +138,23 @@ function checkEndpoint(endpoint: string): string {
     );
   }
   return endpoint;
+}
+
+/**
+ * What the SDK's logger was given, as short text: command names and error names/messages,
+ * never request inputs or headers (they can be large, and headers carry signatures).
+ */
+function sdkDetail(args: unknown[]): string[] {
+  return args.map((arg) => {
+    if (typeof arg === "string") return arg.slice(0, 300);
+    if (arg instanceof Error) return `${arg.name}: ${arg.message}`.slice(0, 300);
+    if (arg && typeof arg === "object") {
+      const o = arg as { commandName?: unknown; error?: { name?: unknown; message?: unknown } };
+      const parts = [o.commandName, o.error?.name, o.error?.message].filter((p) =>
+        typeof p === "string"
+      );
+      return parts.length > 0 ? parts.join(": ").slice(0, 300) : "(object)";
+    }
+    return String(arg).slice(0, 300);
+  });
 }
