@@ -36,22 +36,7 @@ export function backoffDelay(
   return Math.round(ceiling * (1 - jitter * random()));
 }
 
-/** Resolves after `ms`; rejects with the signal's reason if it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0) return signal?.aborted ? Promise.reject(signal.reason) : Promise.resolve();
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
+export { sleep } from "../ops/timers.ts";
 
 /**
  * Runs `fn` with an AbortSignal that fires after `timeoutMs`. `timedOut()` tells the caller

@@ -4,7 +4,7 @@
  * would silently replace by its default, saying which values are accepted.
  */
 
-import { formatCidr, parseCidr } from "../ipam/ipv4.ts";
+import { formatCidr, parseCidr } from "../ipv4.ts";
 import { BOOL_SPELLINGS, parseGoAtoi, parseGoBool } from "./go_parse.ts";
 
 /** Who defines a variable: upstream aws-vpc-cni, this project, or the AWS SDKs. */

@@ -9,7 +9,7 @@
 
 import { basename, dirname } from "node:path";
 import type { AllocationRecord, CoolingRecord, DatastoreSnapshot } from "./datastore_types.ts";
-import { parseIpv4 } from "./ipv4.ts";
+import { parseIpv4 } from "../ipv4.ts";
 import { CheckpointError } from "./errors.ts";
 
 export { CheckpointError, type CheckpointProblem } from "./errors.ts";

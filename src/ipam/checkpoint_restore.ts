@@ -8,7 +8,7 @@
 
 import { createHash } from "node:crypto";
 import type { AllocationRecord, CoolingRecord } from "./datastore_types.ts";
-import { type Cidr, cidrContains, parseCidr, parseIpv4 } from "./ipv4.ts";
+import { type Cidr, cidrContains, parseCidr, parseIpv4 } from "../ipv4.ts";
 import { MAIN_TABLE } from "./route_table.ts";
 import type { LoadedCheckpoint } from "./checkpoint.ts";
 import { CheckpointError } from "./errors.ts";

@@ -11,6 +11,7 @@ import { ImdsClient } from "../aws/imds.ts";
 import { InstanceMetadata } from "../aws/imds_metadata.ts";
 import type { Ec2Client } from "../aws/ec2.ts";
 import { serveWithRetry } from "../ops/http_server.ts";
+import { pause } from "../ops/timers.ts";
 import { introspectionHandler } from "../ops/introspection.ts";
 import { Logger } from "../ops/log.ts";
 import { Metrics } from "../ops/metrics.ts";
@@ -213,7 +214,7 @@ async function installWhenServing(
         reason: manager.explain(),
       });
     }
-    await sleep(200, signal);
+    await pause(200, signal);
   }
   await installPlugin(config, { logger }).catch((error) =>
     logger.error("cannot install aws-cni and its conflist; pods cannot start on this node", {
@@ -319,7 +320,7 @@ async function leakLoop(
   // A random first delay, so a fleet of nodes started together does not sweep together.
   let delay = Math.random() * 300_000;
   while (!signal.aborted) {
-    await sleep(delay, signal);
+    await pause(delay, signal);
     if (signal.aborted) return;
     await cleanLeakedEnis({
       ec2,
@@ -330,17 +331,6 @@ async function leakLoop(
     }).catch((error) => logger.warn("leaked-ENI clean-up failed", { error }));
     delay = LEAK_INTERVAL_MS;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      resolve();
-    }
-  });
 }
 
 function seconds(since: number): number {

@@ -25,7 +25,7 @@ import {
   formatIpv4,
   parseCidr,
   parseIpv4,
-} from "./ipv4.ts";
+} from "../ipv4.ts";
 import { routeTableId } from "./route_table.ts";
 import {
   type AllocationRecord,

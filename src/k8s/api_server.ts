@@ -12,6 +12,7 @@
  *   With no connection settings at all there is nothing to probe: ipamd runs without it and
  *   never loads the Kubernetes SDK.
  */
+import { sleep } from "../ops/timers.ts";
 import { type Logger, silentLogger } from "../ops/log.ts";
 import { createK8sClient, type K8sClient, type K8sClientOptions } from "./client.ts";
 import { type ConnectionEnv, resolveConnection, type ResolveOptions } from "./connection.ts";
@@ -160,20 +161,4 @@ export async function connectApiServer(
   }
   const client = await createK8sClient(connection, options);
   return { client, state: await waitForApiServer(client, options) };
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason; never leaves a timer behind. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

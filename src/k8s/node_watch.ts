@@ -5,7 +5,7 @@
  * new version of the Node; nothing is delivered twice for one resourceVersion.
  */
 import { type Logger, silentLogger } from "../ops/log.ts";
-import { sleep } from "./api_server.ts";
+import { sleep } from "../ops/timers.ts";
 import type { K8sClient, WatchHandle } from "./client.ts";
 import { type NodeInfo, nodeInfoFromObject } from "./node_info.ts";
 import type { NodeObject } from "./types.ts";

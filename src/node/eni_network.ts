@@ -8,7 +8,7 @@
 import { type Netlink } from "../../ffi/mod.ts";
 import { type Logger, silentLogger } from "../ops/log.ts";
 import { findLinkByMac, type LinkRetry, MAIN_TABLE, RULE_PRIORITY } from "./host_network.ts";
-import { parseIpv4, parseIpv4Cidr, subnetGateway } from "./ipv4.ts";
+import { parseIpv4, parseIpv4Cidr, subnetGateway } from "../ipv4.ts";
 import { deleteRulesBySrc } from "./pod_rules.ts";
 
 /**

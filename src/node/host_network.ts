@@ -8,7 +8,7 @@
 
 import { type Link, type Netlink, type Rule } from "../../ffi/mod.ts";
 import { type Logger, silentLogger } from "../ops/log.ts";
-import { parseIpv4Cidr } from "./ipv4.ts";
+import { parseIpv4Cidr } from "../ipv4.ts";
 import { DEFAULT_CONNMARK } from "./snat_rules.ts";
 
 /** Rule priorities (spec §5.1). */

@@ -5,7 +5,7 @@
  * node that ran upstream's aws-node sees no churn.
  */
 
-import { parseIpv4, parseIpv4Cidr } from "./ipv4.ts";
+import { parseIpv4, parseIpv4Cidr } from "../ipv4.ts";
 
 /** AWS_VPC_K8S_CNI_RANDOMIZESNAT: prng → --random-fully, hashrandom → --random, none. */
 export type SnatRandomization = "prng" | "hashrandom" | "none";

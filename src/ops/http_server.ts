@@ -4,6 +4,7 @@
  * upstream does: 1 s → 60 s, ×2, 20 % jitter), so a busy port never takes the daemon down.
  */
 import type { Logger } from "./log.ts";
+import { pause } from "./timers.ts";
 
 export type Handler = (request: Request) => Response | Promise<Response>;
 
@@ -78,7 +79,7 @@ export async function serveWithRetry(options: ServeOptions): Promise<void> {
         error,
         retryInMs: delayMs,
       });
-      await sleep(delayMs * (0.8 + Math.random() * 0.4), options.signal);
+      await pause(delayMs * (0.8 + Math.random() * 0.4), options.signal);
       delayMs = Math.min(delayMs * 2, 60_000);
     }
   }
@@ -96,16 +97,4 @@ function withTimeout(handler: Handler, ms: number): Handler {
       clearTimeout(timer);
     }
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

@@ -8,7 +8,7 @@
 
 import { Datastore } from "../../src/ipam/datastore.ts";
 import { AddressInUseError, PoolExhaustedError } from "../../src/ipam/errors.ts";
-import { formatIpv4, parseIpv4 } from "../../src/ipam/ipv4.ts";
+import { formatIpv4, parseIpv4 } from "../../src/ipv4.ts";
 import {
   type CapacityErrorCode,
   type Plan,

@@ -15,7 +15,7 @@ import type { Eni, Instance } from "../../src/aws/ec2_types.ts";
 import type { CreateEniOptions } from "../../src/aws/ec2.ts";
 import type { EniMetadata } from "../../src/aws/imds_metadata.ts";
 import { actionClass, DEFAULT_RATE_LIMITS, Ec2RateLimiter } from "../../src/aws/rate_limit.ts";
-import { formatIpv4, parseIpv4 } from "../../src/ipam/ipv4.ts";
+import { formatIpv4, parseIpv4 } from "../../src/ipv4.ts";
 import { defaultFaultConfig, Faults, REALISTIC_LATENCY_MS } from "../../src/sim/faults.ts";
 import { Rng } from "../../src/sim/rand.ts";
 import type { VirtualClock } from "./virtual_clock.ts";

@@ -7,7 +7,7 @@ import {
   maskOf,
   parseCidr,
   parseIpv4,
-} from "../../src/ipam/ipv4.ts";
+} from "../../src/ipv4.ts";
 
 Deno.test("parseIpv4() accepts dotted quads only, as Go's net.ParseIP does for IPv4", () => {
   assert.equal(parseIpv4("10.0.0.5"), 0x0a000005);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatIpv4, parseIpv4, parseIpv4Cidr, subnetGateway } from "../../src/node/ipv4.ts";
+import { formatIpv4, parseIpv4, parseIpv4Cidr, subnetGateway } from "../../src/ipv4.ts";
 import { planNodeSysctls } from "../../src/node/sysctl.ts";
 
 Deno.test("parseIpv4Cidr() normalises to network form and refuses anything else", () => {

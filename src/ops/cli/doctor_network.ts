@@ -5,7 +5,7 @@
  */
 import type { Link, Route, Rule } from "../../../ffi/mod.ts";
 import { MAIN_TABLE, RULE_PRIORITY } from "../../node/host_network.ts";
-import { subnetGateway } from "../../node/ipv4.ts";
+import { subnetGateway } from "../../ipv4.ts";
 import { check, type CheckResult } from "./doctor_report.ts";
 
 export interface NetworkState {

@@ -3,7 +3,7 @@
  * from the introspection API (`/v1/enis` + `/v1/pods` + `/v1/pool`). `buildEnisView` gives the
  * stable `--json` shape (README "ipamd enis --json"); `renderEnis` the tables for people.
  */
-import { parseIpv4 } from "../../node/ipv4.ts";
+import { parseIpv4 } from "../../ipv4.ts";
 import { renderTable } from "../table.ts";
 import type { PodEntry, PoolInfo, UpstreamEnis } from "./introspection_types.ts";
 

@@ -1,6 +1,7 @@
 /**
  * IPv4 addresses and CIDRs as unsigned 32-bit numbers: parsing (strict dotted quad, no leading
- * zeros, as Go's net.ParseIP), formatting, containment. No I/O.
+ * zeros, as Go's net.ParseIP), formatting, containment, and the textual forms iproute2 and
+ * iptables-save print. Shared by the datastore, the node setup and the CLI. No I/O.
  */
 
 export interface Cidr {
@@ -59,4 +60,28 @@ export function cidrSize(cidr: Cidr): number {
 
 export function cidrContains(cidr: Cidr, address: number): boolean {
   return ((address & maskOf(cidr.prefixLength)) >>> 0) === cidr.network;
+}
+
+/** A CIDR in network form, as text: what iptables-save prints for `-d 10.0.3.7/16`. */
+export interface Ipv4Cidr {
+  /** Network address, e.g. "10.0.0.0" for "10.0.3.7/16". */
+  network: string;
+  prefixLength: number;
+  /** "10.0.0.0/16". */
+  cidr: string;
+}
+
+/** Parses "a.b.c.d/n" (0 ≤ n ≤ 32) into network form as text; undefined when it is not one. */
+export function parseIpv4Cidr(text: string): Ipv4Cidr | undefined {
+  const parsed = parseCidr(text);
+  if (!parsed) return undefined;
+  const network = formatIpv4(parsed.network);
+  return { network, prefixLength: parsed.prefixLength, cidr: `${network}/${parsed.prefixLength}` };
+}
+
+/** The VPC subnet gateway: the subnet's base address + 1 (10.10.0.0/16 → 10.10.0.1). */
+export function subnetGateway(subnetCidr: string): string {
+  const parsed = parseCidr(subnetCidr);
+  if (!parsed) throw new TypeError(`Invalid IPv4 subnet CIDR "${subnetCidr}": expected a.b.c.d/n`);
+  return formatIpv4((parsed.network + 1) >>> 0);
 }
