@@ -75,7 +75,7 @@ Deno.test("the DaemonSet: volumes and mounts match, host paths and probes as doc
     assert.deepEqual(o(o(main[probe]).exec).command, ["/app/ipamd", "status", "--probe"], probe);
   }
   const [init] = list(pod.initContainers);
-  assert.deepEqual(init!.command, ["/app/ipamd", "init"]);
+  assert.deepEqual(init!.command, ["/app/ipamd", "init", "--plugins-dir", "/app/plugins"]);
   assert.equal(o(init!.securityContext).privileged, true, "the init container writes node sysctls");
   for (const container of containers) assert.equal(container.image, `vpc-cni-deno:${VERSION}`);
 });

@@ -62,6 +62,9 @@ Deno.test("renderInit() says what changed and what was already right", () => {
   assert.equal(
     renderInit({
       plugin: { source: "/app/aws-cni", path: "/host/opt/cni/bin/aws-cni", changed: false },
+      otherPlugins: [
+        { source: "/app/plugins/portmap", path: "/host/opt/cni/bin/portmap", changed: true },
+      ],
       primaryInterface: "ens5",
       sysctls: [
         { key: "net/ipv4/conf/ens5/rp_filter", value: "2", previous: "1", changed: true },
@@ -70,6 +73,7 @@ Deno.test("renderInit() says what changed and what was already right", () => {
     }),
     [
       "/host/opt/cni/bin/aws-cni is up to date",
+      "installed /host/opt/cni/bin/portmap (from /app/plugins/portmap)",
       "primary interface: ens5",
       "set net.ipv4.conf.ens5.rp_filter = 2 (was 1)",
       "net.ipv4.tcp_early_demux = 1 (unchanged)",

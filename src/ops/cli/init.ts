@@ -31,15 +31,22 @@ const OPTIONS = {
     value: "PATH",
     help: "the aws-cni to install (default: the one shipped next to this ipamd)",
   },
+  "plugins-dir": {
+    type: "string",
+    value: "DIR",
+    help:
+      "also install every file in DIR (the reference plugins the conflist chains: portmap, ...)",
+  },
   "skip-sysctls": { type: "boolean", help: "only install aws-cni" },
   ...HELP_OPTION,
 } as const;
 
 export function help(): string {
   return renderHelp({
-    usage: "ipamd init [--cni-binary PATH] [--skip-sysctls] [--json]",
+    usage: "ipamd init [--cni-binary PATH] [--plugins-dir DIR] [--skip-sysctls] [--json]",
     summary: "Does what aws-node's init container does, once per node boot:\n" +
-      "  1. copies aws-cni into HOST_CNI_BIN_PATH (atomically; skipped when already identical);\n" +
+      "  1. copies aws-cni (and with --plugins-dir the plugins it chains, such as portmap) into\n" +
+      "     HOST_CNI_BIN_PATH (atomically; skipped when already identical);\n" +
       "  2. finds the primary interface by the MAC in instance metadata (IMDSv2) and sets\n" +
       "     net.ipv4.conf.<primary>.rp_filter=2 (loose) and net.ipv4.tcp_early_demux (0 when\n" +
       "     DISABLE_TCP_EARLY_DEMUX=true, else 1), plus the IPv6 ones when IPv6 is enabled.\n" +
@@ -54,6 +61,8 @@ export function help(): string {
 
 export interface InitReport {
   plugin: { source: string; path: string; changed: boolean };
+  /** Files installed from --plugins-dir. */
+  otherPlugins: Array<{ source: string; path: string; changed: boolean }>;
   primaryInterface?: string;
   sysctls: Array<SysctlWrite & { changed: boolean }>;
 }
@@ -70,9 +79,18 @@ export async function main(context: CommandContext): Promise<number> {
     }
     const source = options["cni-binary"] ?? bundledPluginPath();
     const plugin = await installIfChanged(source, config.hostCniBinPath);
+    const otherPlugins = [];
+    const pluginsDir = options["plugins-dir"];
+    if (pluginsDir) {
+      for (const name of await regularFiles(pluginsDir)) {
+        otherPlugins.push(
+          await installIfChanged(`${pluginsDir}/${name}`, config.hostCniBinPath, name),
+        );
+      }
+    }
     const report: InitReport = options["skip-sysctls"]
-      ? { plugin, sysctls: [] }
-      : { plugin, ...await setNodeSysctls(config) };
+      ? { plugin, otherPlugins, sysctls: [] }
+      : { plugin, otherPlugins, ...await setNodeSysctls(config) };
     if (options.json) printJson(report);
     else print(renderInit(report));
     return EXIT.ok;
@@ -98,18 +116,20 @@ async function setNodeSysctls(
   return { primaryInterface: link.name, sysctls };
 }
 
-/** Copies `source` to `<dir>/aws-cni` unless the file there is already byte-identical. */
+/** Copies `source` to `<dir>/<name>` unless the file there is already byte-identical. */
 export async function installIfChanged(
   source: string,
   dir: string,
+  name = "aws-cni",
 ): Promise<InitReport["plugin"]> {
-  const path = `${dir.replace(/\/+$/, "")}/aws-cni`;
+  const path = `${dir.replace(/\/+$/, "")}/${name}`;
   let wanted: Uint8Array;
   try {
     wanted = await Deno.readFile(source);
   } catch (error) {
     throw new Error(
-      `cannot read the aws-cni to install at ${source} (${errorName(error)}); pass --cni-binary`,
+      `cannot read the ${name} to install at ${source} (${errorName(error)}); ` +
+        (name === "aws-cni" ? "pass --cni-binary" : "check --plugins-dir"),
       { cause: error },
     );
   }
@@ -128,6 +148,9 @@ export function renderInit(report: InitReport): string {
       ? `installed ${report.plugin.path} (from ${report.plugin.source})`
       : `${report.plugin.path} is up to date`,
   ];
+  for (const p of report.otherPlugins) {
+    lines.push(p.changed ? `installed ${p.path} (from ${p.source})` : `${p.path} is up to date`);
+  }
   if (report.primaryInterface) lines.push(`primary interface: ${report.primaryInterface}`);
   for (const s of report.sysctls) {
     const key = s.key.replaceAll("/", ".");
@@ -136,6 +159,16 @@ export function renderInit(report: InitReport): string {
     );
   }
   return lines.join("\n");
+}
+
+async function regularFiles(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) if (entry.isFile) names.push(entry.name);
+  } catch (error) {
+    throw new Error(`cannot list --plugins-dir ${dir} (${errorName(error)})`, { cause: error });
+  }
+  return names.sort();
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
