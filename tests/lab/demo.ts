@@ -125,7 +125,7 @@ function summary(run: DemoRun): void {
   );
   console.log(`  logs: ${relative(run.options.logDir)}/`);
   console.log(
-    '\nGo further by hand: README.md, "Run the system" (ipamd sim, ipamd run, cnitool, curl).',
+    '\nGo further by hand: README.md, "Running the system by hand" (ipamd sim, ipamd run, cnitool, curl).',
   );
 }
 
