@@ -26,6 +26,11 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 
+  /** One of `items`, uniformly. */
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]!;
+  }
+
   hex(chars: number): string {
     let out = "";
     while (out.length < chars) out += this.int(16).toString(16);

@@ -21,6 +21,7 @@
 
 import { churnTrace, TRACE_DURATION_MS } from "./churn_trace.ts";
 import { INSTANCE, type PolicyCase, type PolicyRun, replay, round } from "./churn_replay.ts";
+import type { Figure } from "./bench_api.ts";
 
 export { INSTANCE, type PolicyCase, type PolicyRun, replay } from "./churn_replay.ts";
 
@@ -63,15 +64,6 @@ export interface SummaryRow {
   reference: number | null;
   /** ours / reference; null when the reference is 0 or missing. */
   ratio: number | null;
-}
-
-/** A figure in tests/bench/bench_api.ts form (the `make bench` aggregator). */
-export interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  reference?: { name: string; value: number };
-  context?: string;
 }
 
 export interface ChurnResult {

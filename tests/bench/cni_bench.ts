@@ -15,25 +15,8 @@ import { nsArgv } from "../lab/namespaces.ts";
 import { REFERENCE_PLUGIN_DIR, REPO_ROOT } from "../lab/paths.ts";
 import { ptpHostLocalConflist } from "../lab/reference_plugins.ts";
 import { testScope } from "../lab/scope.ts";
+import type { BenchContext, BenchResult, Figure } from "./bench_api.ts";
 import { bundle, phaseNotes, type PhaseTiming, startupPhases } from "./cni_bench_phases.ts";
-
-// The shapes of tests/bench/bench_api.ts (the `make bench` contract), kept structural here.
-export interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  reference?: { name: string; value: number };
-  context?: string;
-}
-export interface BenchResult {
-  figures: Figure[];
-  notes?: string[];
-  details?: Record<string, unknown>;
-}
-export interface BenchContext {
-  log(line: string): void;
-  quick: boolean;
-}
 
 export interface CniBenchOptions {
   /** Pods per chain (ADD then DEL each), split over `rounds` (default 100). */

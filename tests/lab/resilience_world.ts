@@ -239,27 +239,8 @@ export async function kernelView(netns: Netns): Promise<KernelView> {
   return view;
 }
 
-/** A seeded random stream for test data (mulberry32). */
-export class SeededRandom {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** An integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-}
+/** A seeded random stream for test data: the simulator's (mulberry32). */
+export { Rng as SeededRandom } from "../../src/sim/rand.ts";
 
 /** The seed of a suite: RESILIENCE_SEED when set (to replay a run), else `fallback`. */
 export function suiteSeed(fallback: number): number {
